@@ -1,0 +1,13 @@
+"""Data: resident datasets, low-label splits and on-device augmentation (the first step of the story)."""
+from .augment import default_padding, weak_augment
+from .datasets import (FASHION_MNIST_CLASSES, ImageSet, cache_root, fashion_mnist_dir, load_dataset,
+                       load_fashion_mnist, to_model_input)
+from .idx import DatasetFileError
+from .splits import (STANDARD_LABELS_PER_CLASS, LowLabelSplit, SplitError, get_split, load_split, make_split,
+                     save_split, split_path)
+
+__all__ = [
+    "FASHION_MNIST_CLASSES", "ImageSet", "cache_root", "fashion_mnist_dir", "load_dataset", "load_fashion_mnist",
+    "to_model_input", "default_padding", "weak_augment", "DatasetFileError", "STANDARD_LABELS_PER_CLASS",
+    "LowLabelSplit", "SplitError", "get_split", "load_split", "make_split", "save_split", "split_path",
+]

@@ -1,0 +1,44 @@
+"""Shared fixtures: small IDX files written on the fly, the real Fashion-MNIST when prepared."""
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from semiformer_lib.data import DatasetFileError, fashion_mnist_dir, load_fashion_mnist
+
+torch.set_num_threads(2)
+
+
+def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> None:
+    """Write ``array`` (uint8) as an IDX file; ``magic`` overrides the header's magic number."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = (0x0800 | array.ndim) if magic is None else magic
+    payload = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as handle:
+        handle.write(payload)
+
+
+@pytest.fixture(scope="session")
+def fashion_train():
+    try:
+        fashion_mnist_dir()
+    except DatasetFileError as err:
+        pytest.fail(f"Fashion-MNIST is not prepared ({err}); run `make data`")
+    return load_fashion_mnist("train")
+
+
+@pytest.fixture(scope="session")
+def fashion_test():
+    return load_fashion_mnist("test")
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """Point SEMIFORMER_DATA at an empty temporary folder (split files and downloads go there)."""
+    monkeypatch.setenv("SEMIFORMER_DATA", str(tmp_path))
+    return tmp_path

@@ -1,0 +1,31 @@
+"""Models, created by name: ``create_model("vit_mini_patch7", img_size=28, in_chans=1, num_classes=10)``.
+
+Each name is registered once (as timm does) and sized for any of the book's inputs: 28×28 gray
+(Fashion-MNIST), 32×32 RGB (CIFAR) and 224×224 RGB (ImageNet).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .cnn import CNN_SIZES, SmallCNN, build_cnn
+from .vit import VIT_SIZES, build_vit
+
+
+def available_models() -> list[str]:
+    return sorted([*VIT_SIZES, *CNN_SIZES])
+
+
+def create_model(name: str, img_size: int = 28, in_chans: int = 1, num_classes: int = 10, **overrides) -> nn.Module:
+    """Build a registered model for ``[B, in_chans, img_size, img_size]`` inputs and ``num_classes`` outputs."""
+    if name in VIT_SIZES:
+        return build_vit(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
+    if name in CNN_SIZES:
+        return build_cnn(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
+    raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn"]

@@ -1,0 +1,77 @@
+"""Experiments: one training run on a low-label split, and sweeps of them over models, label budgets and seeds.
+
+A chapter asks "how does model M do with N labels per class?" with one call::
+
+    run = train_on_split("vit_mini_patch7", train, test, labels_per_class=40, seed=0, config=config)
+    run.history.final_test_acc
+
+The seed fixes the split, the model's initialisation, the batches and the augmentation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..data import ImageSet, get_split
+from ..models import count_parameters, create_model
+from ..progress import tqdm
+from ..seeding import seed_everything
+from .supervised import History, TrainConfig, fit
+
+
+@dataclass
+class Run:
+    """One finished training run."""
+    model_name: str
+    labels_per_class: int | str
+    seed: int
+    history: History
+    parameters: int
+    model: nn.Module | None = field(default=None, repr=False)
+
+    def record(self) -> dict:
+        """A flat row for a results table."""
+        return {"model": self.model_name, "labels_per_class": self.labels_per_class, "seed": self.seed,
+                "parameters": self.parameters, "train_acc": self.history.final_train_acc,
+                "test_acc": self.history.final_test_acc, "seconds": round(self.history.seconds, 1)}
+
+
+def train_on_split(model_name: str, train: ImageSet, test: ImageSet, labels_per_class: int | str, seed: int,
+                   config: TrainConfig, keep_model: bool = False, progress: bool = True,
+                   **model_overrides) -> Run:
+    """Train ``model_name`` on the ``labels_per_class`` split of ``train`` (made with ``seed``); test on ``test``."""
+    split = get_split(train, labels_per_class, seed)
+    labeled = train.subset(split.labeled, name=f"{train.name}[{labels_per_class}/class]")
+    seed_everything(seed)
+    channels, size, _ = train.image_shape
+    model = create_model(model_name, img_size=size, in_chans=channels, num_classes=train.num_classes,
+                         **model_overrides)
+    history = fit(model, labeled, test, config, seed=seed, progress=progress,
+                  desc=f"{model_name} {labels_per_class}/class seed {seed}")
+    return Run(model_name, labels_per_class, seed, history, count_parameters(model),
+               model if keep_model else None)
+
+
+def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: TrainConfig,
+          keep_models: bool = False, progress: bool = True) -> list[Run]:
+    """Every combination of model × label budget × seed, with one progress bar over the runs (the runs' own
+    step bars stay off: one line per sweep keeps a notebook's output short)."""
+    jobs = [(m, n, s) for n in labels_per_class for s in seeds for m in model_names]
+    runs = []
+    bar = tqdm(jobs, desc="runs", disable=not progress, mininterval=1.0)
+    for model_name, n, seed in bar:
+        bar.set_description(f"{model_name} {n}/class seed {seed}")
+        runs.append(train_on_split(model_name, train, test, n, seed, config, keep_model=keep_models,
+                                   progress=False))
+        bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}")
+    return runs
+
+
+def eval_subset(test: ImageSet, size: int | None, seed: int = 0) -> ImageSet:
+    """A fixed random subset of ``size`` test images (the whole set when ``size`` is None or too large)."""
+    if size is None or size >= len(test):
+        return test
+    chosen = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:size].sort().values
+    return test.subset(chosen, name=f"{test.name}[{size}]")

@@ -1,0 +1,24 @@
+"""Learning-rate schedule: linear warm-up, then cosine decay to zero (the paper's recipe, §4.1, per step).
+
+    lr(t) = base · t / warmup                                       for t < warmup
+    lr(t) = base · ½ (1 + cos(π · (t − warmup) / (total − warmup)))  afterwards
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """The multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A torch ``LambdaLR`` following :func:`warmup_cosine_factor`; call ``.step()`` after every optimizer step."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine_factor(step, total_steps, warmup_steps))

@@ -1,0 +1,101 @@
+"""The training loop learns, is deterministic on CPU, and refuses bad settings before computing anything."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semiformer_lib import ClaimFailed, claim, get_profile
+from semiformer_lib.models import create_model
+from semiformer_lib.seeding import seed_everything
+from semiformer_lib.train import (TrainConfig, accuracy, confusion_matrix, eval_subset, fit, per_class_accuracy,
+                                  train_on_split, warmup_cosine_factor)
+
+TINY = TrainConfig(steps=60, batch_size=32, lr=2e-3, warmup_steps=5, eval_every=30)
+
+
+def tiny_sets(train, test):
+    labeled = train.subset(torch.arange(200))
+    return labeled, eval_subset(test, 500)
+
+
+def test_fit_learns_a_small_labeled_set(fashion_train, fashion_test):
+    labeled, test = tiny_sets(fashion_train, fashion_test)
+    seed_everything(0)
+    model = create_model("cnn_mini")
+    before = accuracy(model, test).item()
+    history = fit(model, labeled, test, TINY, seed=0, progress=False)
+    assert history.step == [30, 60]
+    assert history.final_test_acc > max(0.5, before + 0.25)        # chance is 0.1
+    assert history.final_train_acc > history.final_test_acc
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.lr[-1] == pytest.approx(0.0, abs=1e-9)          # cosine decays to zero
+
+
+def test_same_seed_gives_identical_metrics(fashion_train, fashion_test):
+    labeled, test = tiny_sets(fashion_train, fashion_test)
+    histories = []
+    for seed in (1, 1, 2):
+        seed_everything(seed)
+        histories.append(fit(create_model("vit_mini_patch7"), labeled, test, TINY, seed=seed, progress=False))
+    assert histories[0].test_acc == histories[1].test_acc
+    assert histories[0].train_loss == histories[1].train_loss
+    assert histories[0].train_loss != histories[2].train_loss
+
+
+def test_train_on_split_reports_a_run(fashion_train, fashion_test, isolated_cache):
+    run = train_on_split("cnn_mini", fashion_train, eval_subset(fashion_test, 300), 4, seed=0,
+                         config=TrainConfig(steps=5, warmup_steps=1, eval_every=None), progress=False)
+    record = run.record()
+    assert record["labels_per_class"] == 4 and record["parameters"] > 0 and 0 <= record["test_acc"] <= 1
+    assert run.history.step == [5] and run.model is None
+
+
+@pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", 0.0), ("lr", -1e-3),
+                                         ("weight_decay", -0.1), ("warmup_steps", 1000), ("eval_every", 0),
+                                         ("label_smoothing", 1.0)])
+def test_bad_config_values_fail_early(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field} must be"):
+        TrainConfig(**{field: value})
+
+
+def test_mismatched_sets_are_refused(fashion_train, fashion_test):
+    cifar_like = fashion_test.subset(torch.arange(4))
+    cifar_like.images = cifar_like.images.repeat(1, 3, 1, 1)
+    with pytest.raises(ValueError, match="labeled images are"):
+        fit(create_model("cnn_mini"), fashion_train.subset(torch.arange(4)), cifar_like, TINY, progress=False)
+
+
+def test_warmup_cosine_schedule():
+    factors = [warmup_cosine_factor(step, 100, 10) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[55] == pytest.approx(0.5, abs=0.02)
+
+
+def test_per_class_accuracy_and_confusion():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 1])
+    assert per_class_accuracy(logits, labels, 2).tolist() == pytest.approx([1.0, 1 / 3])
+    assert confusion_matrix(logits, labels, 2).tolist() == [[1, 0], [2, 1]]
+
+
+def test_profiles(monkeypatch):
+    monkeypatch.setenv("SEMIFORMER_PROFILE", "cpu")
+    profile = get_profile()
+    assert profile.name == "cpu" and profile.device == "cpu" and profile.warmup_steps >= 1
+    assert get_profile(steps=7).steps == 7
+    monkeypatch.setenv("SEMIFORMER_PROFILE", "tpu")
+    with pytest.raises(ValueError, match="unknown profile 'tpu'"):
+        get_profile()
+    with pytest.raises(ValueError, match="unknown profile field"):
+        get_profile("cpu", stepz=3)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="needs a CUDA device"):
+            get_profile("gpu")
+
+
+def test_claim_prints_check_or_raises(capsys):
+    claim("two is more than one", 2 > 1)
+    assert capsys.readouterr().out == "\u2713 two is more than one\n"
+    with pytest.raises(ClaimFailed, match="\u2717 one is more than two — 1 vs 2"):
+        claim("one is more than two", 1 > 2, detail="1 vs 2")

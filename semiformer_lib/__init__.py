@@ -4,9 +4,17 @@ ECCV 2022).
 The packages follow the book's story: ``data`` → ``models`` → ``train`` → ``analysis`` → ``viz``
 (``ssl`` arrives with chapter 4). ``profiles`` sizes every experiment; ``claims`` checks a chapter's statements.
 """
-from .claims import ClaimFailed, claim
-from .profiles import Profile, get_profile
-from .seeding import seed_everything
+import warnings
+
+from tqdm import TqdmWarning
+
+# timm's dependencies import tqdm.auto, which warns in every Jupyter kernel without ipywidgets; text progress bars
+# are the intended fall-back there (see semiformer_lib.progress), so that warning only adds noise to chapters.
+warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+
+from .claims import ClaimFailed, claim  # noqa: E402
+from .profiles import Profile, get_profile  # noqa: E402
+from .seeding import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["claim", "ClaimFailed", "Profile", "get_profile", "seed_everything", "__version__"]

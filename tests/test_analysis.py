@@ -1,6 +1,7 @@
 """Attention and position-embedding read-outs, checked on cases with known answers."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from semiformer_lib.analysis import (attention_maps, class_token_attention, patch_embedding_filters, patch_grid,
@@ -38,7 +39,7 @@ def test_position_locality_known_answers():
     embed[0, 1:, :49] = smooth
     model.pos_embed.data.copy_(embed)
     assert position_locality(model) > 0.8
-    assert position_similarity(model)[3, 3, 3, 3].item() == torch.tensor(1.0).item()
+    assert position_similarity(model)[3, 3, 3, 3].item() == pytest.approx(1.0)
     torch.manual_seed(0)
     model.pos_embed.data.normal_()
     assert abs(position_locality(model)) < 0.15

@@ -28,7 +28,7 @@ def test_every_registered_model_builds_on_meta():
     # DeiT-S (22.1 M) and ResNet-18 (11.7 M) are the reference sizes of their families.
     assert sizes["vit_small_patch16"] == pytest.approx(22.05e6, rel=0.01)
     assert sizes["cnn_resnet18"] == pytest.approx(11.69e6, rel=0.01)
-    assert sizes["vit_mini"] < sizes["vit_tiny"] < sizes["vit_small_patch16"]
+    assert sizes["vit_mini_patch4"] < sizes["vit_tiny_patch16"] < sizes["vit_small_patch16"]
 
 
 def test_book_sizes_are_small():

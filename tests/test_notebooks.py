@@ -1,0 +1,34 @@
+"""Running chapters from the command line: outputs saved on success, the file untouched on failure."""
+from __future__ import annotations
+
+import nbformat
+
+from semiformer_lib.notebooks import main
+
+
+def write_notebook(path, source):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path.read_text()
+
+
+def test_execute_saves_outputs(tmp_path):
+    path = tmp_path / "ok.ipynb"
+    write_notebook(path, "print(6 * 7)")
+    assert main([str(path)]) == 0
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.execution_count == 1 and cell.outputs[0]["text"] == "42\n"
+
+
+def test_failing_notebook_is_left_unchanged(tmp_path, capsys):
+    path = tmp_path / "bad.ipynb"
+    before = write_notebook(path, "from semiformer_lib import claim\nclaim('one is two', 1 == 2)")
+    assert main([str(path)]) == 1
+    assert path.read_text() == before
+    assert "one is two" in capsys.readouterr().err
+
+
+def test_missing_notebook(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.ipynb")]) == 2
+    assert "no such notebook" in capsys.readouterr().err

@@ -1,13 +1,14 @@
 """Run chapters from the command line: ``python -m semiformer_lib.notebooks book/01_*.ipynb``.
 
 Each notebook is executed top to bottom in a fresh kernel of the current Python environment, in its own folder,
-and saved in place with its new outputs (what ``make book EXECUTE=1`` does before building). A failing cell
+and saved in place with its new outputs (progress bars reduced to their final state) (what ``make book EXECUTE=1`` does before building). A failing cell
 (a failed claim included) stops that notebook, leaves the file on disk untouched, and makes the exit status 1.
 ``SEMIFORMER_PROFILE=gpu`` selects the full-size experiments on a CUDA machine.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,36 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+
+CURSOR_UP = re.compile(r"\x1b\[A")
+
+
+def settle_carriage_returns(text: str) -> str:
+    """What a terminal would finally show: on each line only the last text written after a carriage return
+    (progress bars redraw themselves with ``\\r``; a saved notebook would otherwise keep every redraw)."""
+    lines = []
+    for line in CURSOR_UP.sub("", text).split("\n"):
+        redraws = line.split("\r")
+        lines.append(next((r for r in reversed(redraws) if r.strip()), ""))
+    return "\n".join(lines)
+
+
+def tidy_stream_outputs(notebook) -> None:
+    """Join each cell's consecutive outputs to the same stream and settle their carriage returns, in place."""
+    for cell in notebook.cells:
+        tidy = []
+        for output in cell.get("outputs", []):
+            if (output.output_type == "stream" and tidy and tidy[-1].output_type == "stream"
+                    and tidy[-1].name == output.name):
+                tidy[-1].text += output.text
+            else:
+                tidy.append(output)
+        for output in tidy:
+            if output.output_type == "stream":
+                output.text = settle_carriage_returns(output.text)
+        if "outputs" in cell:
+            cell.outputs = [o for o in tidy if o.output_type != "stream" or o.text.strip()]
 
 
 def execute_notebook(path: str | Path, timeout: int = 3600) -> float:
@@ -25,6 +56,7 @@ def execute_notebook(path: str | Path, timeout: int = 3600) -> float:
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     elapsed = time.perf_counter() - started
+    tidy_stream_outputs(notebook)
     nbformat.write(notebook, path)
     return elapsed
 

@@ -32,3 +32,16 @@ def test_failing_notebook_is_left_unchanged(tmp_path, capsys):
 def test_missing_notebook(tmp_path, capsys):
     assert main([str(tmp_path / "nope.ipynb")]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_progress_bar_redraws_settle_to_their_final_state():
+    from semiformer_lib.notebooks import settle_carriage_returns, tidy_stream_outputs
+
+    assert settle_carriage_returns("\rbar 10%\rbar 50%\rbar 100%\ndone\n") == "bar 100%\ndone\n"
+    assert settle_carriage_returns("\x1b[A\rbar 100%\r   \n") == "bar 100%\n"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="\rrun 1/2"),
+                                 nbformat.v4.new_output("stream", name="stderr", text="\rrun 2/2\n"),
+                                 nbformat.v4.new_output("stream", name="stdout", text="result\n")]
+    tidy_stream_outputs(notebook)
+    assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stderr", "run 2/2\n"), ("stdout", "result\n")]

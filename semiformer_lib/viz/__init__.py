@@ -93,15 +93,16 @@ def plot_per_class(accuracies: dict, classes, title: str = "Per-class test accur
 
 def plot_confusions(matrices: dict, classes, title: str = "Confusion matrices (rows: true class)"):
     """Side-by-side row-normalised confusion matrices, one per entry of ``matrices`` (label → counts)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 4.0))
-    axes = np.atleast_1d(axes)
-    for ax, (label, counts) in zip(axes, matrices.items()):
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices) + 1.6, 4.0), squeeze=False,
+                             gridspec_kw={"wspace": 0.08})
+    axes = axes[0]
+    for index, (ax, (label, counts)) in enumerate(zip(axes, matrices.items())):
         counts = torch.as_tensor(counts).float().cpu()
         rates = (counts / counts.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
         image = ax.imshow(100 * rates, cmap="viridis", vmin=0, vmax=100)
         ax.set_title(label, fontsize=10)
         ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes if index == 0 else [], fontsize=7)
         ax.set_xlabel("predicted class")
         ax.grid(False)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="% of the true class")

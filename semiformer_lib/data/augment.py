@@ -1,13 +1,12 @@
 """Weak augmentation, batched on the training device.
 
-The paper (§3.2, following FixMatch) calls "weak" the flip-and-shift augmentation: a random horizontal flip and
-a random translation of up to 12.5 % of the image size, implemented as a random crop from the zero-padded image.
+The paper, following FixMatch, calls "weak" the flip-and-shift augmentation: a random horizontal flip and a
+random translation of up to 12.5 % of the image size, implemented as a random crop from the zero-padded image.
 Pseudo-labels are predicted on the weak view; the labeled loss also uses it.
 
-Here a whole batch ``[B, C, H, W]`` uint8 is augmented with one ``gather``: each sample gets its own offsets
-and flip, drawn from a ``torch.Generator`` on the batch's device, so no per-image Python loop and no host sync.
-Working on uint8 moves 4× fewer bytes than on float. (kornia's ``RandomCrop`` does the same per-sample work
-through an affine warp on float tensors; integer shifts need no interpolation.)
+Here a whole batch ``[B, C, H, W]`` uint8 is augmented with one indexing operation: each sample gets its own
+offsets and flip, drawn from a ``torch.Generator`` on the batch's device, so no per-image Python loop and no
+host sync. Working on uint8 moves 4× fewer bytes than on float, and integer shifts need no interpolation.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Low-label splits: which training images keep their label.
 
-Semi-supervised benchmarks (the paper's §4.1: ImageNet with 10 % / 1 % of the labels; CIFAR with 4, 25 or 400
+Semi-supervised benchmarks (ImageNet with 10 % or 1 % of the labels in the paper; CIFAR with 4, 25 or 400
 labels per class in FixMatch) keep ``N`` labels per class, chosen at random but class-balanced, and treat the rest
 of the training set as the unlabeled pool. The test set is never part of a split.
 

@@ -9,7 +9,7 @@ Nothing in it says that neighbouring pixels belong together — position embeddi
 learnt — which is why it starves on few labels (chapter 1) and why Semiformer pairs it with a convnet.
 
 The model itself is timm's ``VisionTransformer``: it is well-tested and its blocks are the ones the Semiformer
-transformer branch reuses. This module only names the sizes the book uses.
+transformer branch will reuse (chapter 3). This module only names the sizes the book uses.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Learning-rate schedule: linear warm-up, then cosine decay to zero (the paper's recipe, §4.1, per step).
+"""Learning-rate schedule: linear warm-up, then cosine decay to zero — the recipe of the paper's experiments,
+applied per optimizer step ``t`` (0-based):
 
-    lr(t) = base · t / warmup                                       for t < warmup
+    lr(t) = base · (t + 1) / warmup                                 for t < warmup
     lr(t) = base · ½ (1 + cos(π · (t − warmup) / (total − warmup)))  afterwards
 """
 from __future__ import annotations

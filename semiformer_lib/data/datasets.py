@@ -80,6 +80,11 @@ class ImageSet:
         return self.labels.numel()
 
     @property
+    def dataset(self) -> str:
+        """The data set's registered name: ``"fashion-mnist"`` for ``"fashion-mnist/train"``."""
+        return self.name.split("/")[0]
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 

@@ -74,7 +74,7 @@ def make_split(train: ImageSet, labels_per_class: int | str, seed: int) -> LowLa
 def _from_labeled(train: ImageSet, labels_per_class, seed, labeled: np.ndarray) -> LowLabelSplit:
     mask = np.ones(len(train), dtype=bool)
     mask[labeled] = False
-    return LowLabelSplit(train.name.split("/")[0], labels_per_class, seed,
+    return LowLabelSplit(train.dataset, labels_per_class, seed,
                          torch.from_numpy(np.asarray(labeled, dtype=np.int64)),
                          torch.from_numpy(np.flatnonzero(mask).astype(np.int64)))
 
@@ -122,7 +122,7 @@ def load_split(path: str | Path, train: ImageSet) -> LowLabelSplit:
 def get_split(train: ImageSet, labels_per_class: int | str, seed: int = 0) -> LowLabelSplit:
     """The split for ``(train, labels_per_class, seed)``: loaded from its file, or made and saved on first use."""
     _validate_labels_per_class(labels_per_class)
-    path = split_path(train.name.split("/")[0], labels_per_class, seed)
+    path = split_path(train.dataset, labels_per_class, seed)
     if path.is_file():
         return load_split(path, train)
     split = make_split(train, labels_per_class, seed)

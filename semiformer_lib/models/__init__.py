@@ -8,15 +8,19 @@ from __future__ import annotations
 from torch import nn
 
 from .cnn import CNN_SIZES, SmallCNN, build_cnn
-from .vit import VIT_SIZES, build_vit
+from .vit import SPATIAL_PRIORS, VIT_SIZES, VIT_VARIANTS, build_vit
 
 
 def available_models() -> list[str]:
-    return sorted([*VIT_SIZES, *CNN_SIZES])
+    return sorted([*VIT_SIZES, *VIT_VARIANTS, *CNN_SIZES])
 
 
 def create_model(name: str, img_size: int = 28, in_chans: int = 1, num_classes: int = 10, **overrides) -> nn.Module:
     """Build a registered model for ``[B, in_chans, img_size, img_size]`` inputs and ``num_classes`` outputs."""
+    if name in VIT_VARIANTS:
+        size, prior = VIT_VARIANTS[name]
+        return build_vit(size, img_size=img_size, in_chans=in_chans, num_classes=num_classes,
+                         spatial_prior=prior, **overrides)
     if name in VIT_SIZES:
         return build_vit(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
     if name in CNN_SIZES:
@@ -28,4 +32,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn"]
+__all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn",
+           "SPATIAL_PRIORS", "VIT_VARIANTS"]

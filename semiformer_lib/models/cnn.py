@@ -8,6 +8,10 @@ model is the same idea at book scale:
                                                  7×7 stride-2 conv + max-pool (s = 4) at 224 px
     stages:  residual BasicBlocks (timm's), widths w0, w1, …, halving the resolution between stages
     head:    global average pool → [B, w_last] → linear → [B, num_classes]
+
+``padding_mode="circular"`` makes every convolution wrap around the image edges; with it a cyclic shift of the
+input by a multiple of the total stride cyclically shifts the feature map, and leaves the pooled features
+unchanged exactly (chapter 2 tests this). The default, zero padding, is what convnets normally use.
 """
 from __future__ import annotations
 
@@ -35,8 +39,10 @@ class SmallCNN(nn.Module):
     """Residual convnet: stem → stages of timm ``BasicBlock`` → global pool → linear."""
 
     def __init__(self, widths=(16, 32, 64), blocks=(1, 1, 1), in_chans: int = 1, num_classes: int = 10,
-                 img_size: int = 28):
+                 img_size: int = 28, padding_mode: str = "zeros"):
         super().__init__()
+        if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
+            raise ValueError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
         if len(widths) != len(blocks):
             raise ValueError(f"widths {widths} and blocks {blocks} must have the same length")
         if img_size <= 64:   # small images: keep full resolution in the first stage
@@ -62,14 +68,23 @@ class SmallCNN(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = in_width
         self.head = nn.Linear(in_width, num_classes)
+        # timm's BasicBlock builds its own convolutions; set their padding mode afterwards (max-pool pads with
+        # -inf either way, so the ImageNet stem is never exactly shift-equivariant).
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d) and any(module.padding):
+                module.padding_mode = padding_mode
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` → feature map ``[B, w_last, H', W']``."""
         return self.stages(self.stem(x))
 
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Feature map ``[B, w_last, H', W']`` → pooled ``[B, w_last]`` (``pre_logits``) or logits, as in timm."""
+        pooled = features.mean(dim=(2, 3))
+        return pooled if pre_logits else self.head(pooled)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.forward_features(x)          # [B, w_last, H', W']
-        return self.head(features.mean(dim=(2, 3)))  # [B, num_classes]
+        return self.forward_head(self.forward_features(x))   # [B, num_classes]
 
 
 def build_cnn(size: str, img_size: int = 28, in_chans: int = 1, num_classes: int = 10, **overrides) -> SmallCNN:

@@ -9,6 +9,17 @@ Position embeddings ``E ∈ [T, D]``: in a ViT that has learnt the image's geome
 most similar to those of its neighbours (Dosovitskiy et al. 2021, Fig. 7). :func:`position_similarity` returns
 the cosine similarity of every patch position with every other, and :func:`position_locality` one number: the
 correlation between that similarity and the negated grid distance (1 = similarity falls off with distance).
+
+Mean attention distance (Dosovitskiy et al. 2021, Fig. 7 right; chapter 2): for block ``l`` and head ``h``,
+``d[l, h] = mean over images and query patches q of Σ_k Â[q, k]·‖c_q − c_k‖`` where ``c`` are patch centres in
+pixels and ``Â`` is the patch-to-patch attention renormalised over patch keys (the class token has no position, so
+its share is left out). A head that attends only to its own patch has distance 0; uniform attention gives the mean
+distance between two patches of the grid. Early heads of a ViT trained on enough data span both local and global
+distances; a convnet's layers are local by construction.
+
+Attention rollout (Abnar & Zuidema, 2020): the residual connection is modelled by ``½(A + I)``, heads averaged,
+rows renormalised, and the blocks multiplied, ``R = Ã_L ⋯ Ã_1``; row 0 of ``R`` says how much each input patch
+flows into the class token through all blocks.
 """
 from __future__ import annotations
 
@@ -54,6 +65,49 @@ def attention_maps(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
             hook.remove()
         model.train(was_training)
     return torch.stack(recorded)
+
+
+def patch_centres(grid: tuple[int, int], patch_size: int) -> torch.Tensor:
+    """Centres ``[gh·gw, 2]`` (y, x) of the patches of a grid, in pixels, row-major like the tokens."""
+    gh, gw = grid
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    return (torch.stack([ys.flatten(), xs.flatten()], dim=1).float() + 0.5) * patch_size
+
+
+def mean_attention_distance(maps: torch.Tensor, grid: tuple[int, int], patch_size: int,
+                            num_prefix_tokens: int = 1) -> torch.Tensor:
+    """Attention-weighted query–key distance in pixels, ``[depth, heads]``, from ``maps`` ``[depth, B, heads, T, T]``."""
+    n = grid[0] * grid[1]
+    if maps.shape[-1] != num_prefix_tokens + n:
+        raise ValueError(f"maps have {maps.shape[-1]} tokens; a {grid} grid with {num_prefix_tokens} prefix "
+                         f"token(s) has {num_prefix_tokens + n}")
+    patch_to_patch = maps[..., num_prefix_tokens:, num_prefix_tokens:].float()      # [L, B, H, n, n]
+    patch_to_patch = patch_to_patch / patch_to_patch.sum(-1, keepdim=True).clamp(min=1e-12)
+    centres = patch_centres(grid, patch_size).to(maps.device)
+    distance = torch.cdist(centres, centres)                                          # [n, n] pixels
+    per_query = (patch_to_patch * distance).sum(-1)                                   # [L, B, H, n]
+    return per_query.mean(dim=(1, 3))
+
+
+def model_attention_distance(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """:func:`mean_attention_distance` of a timm ViT on a batch of model inputs: ``[depth, heads]``."""
+    patch = model.patch_embed.patch_size
+    patch = patch[0] if isinstance(patch, (tuple, list)) else patch
+    return mean_attention_distance(attention_maps(model, inputs), patch_grid(model), patch,
+                                   getattr(model, "num_prefix_tokens", 1))
+
+
+def attention_rollout(maps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Attention flow from each patch to the class token through all blocks: ``[B, gh, gw]`` (rows sum to 1
+    over all tokens; the class token's own share is dropped)."""
+    averaged = maps.float().mean(dim=2)                                   # [L, B, T, T]
+    eye = torch.eye(averaged.shape[-1], device=maps.device)
+    mixed = 0.5 * (averaged + eye)
+    mixed = mixed / mixed.sum(-1, keepdim=True)
+    rollout = mixed[0]
+    for layer in mixed[1:]:
+        rollout = layer @ rollout                                          # [B, T, T]
+    return rollout[:, 0, -grid[0] * grid[1]:].reshape(-1, *grid)
 
 
 def class_token_attention(maps: torch.Tensor, grid: tuple[int, int], layer: int = -1) -> torch.Tensor:

@@ -29,6 +29,8 @@ class Profile:
         seeds: seeds of the headline comparisons; sweep_seeds: seeds of each point of a sweep.
         labels_per_class: the label budgets of a label-efficiency sweep.
         vit, cnn: model names (see :func:`semiformer_lib.models.available_models`).
+        vit_variants: ViTs with a spatial prior that chapter 2 compares with ``vit`` and ``cnn`` (the cpu
+            profile leaves out ``vit_mini_patch2``: its 196 tokens cost 5× a patch-4 step there).
         threads: CPU threads for torch (None = torch's default).
     """
     name: str
@@ -45,6 +47,7 @@ class Profile:
     labels_per_class: tuple[int, ...]
     vit: str
     cnn: str
+    vit_variants: tuple[str, ...] = ()
     threads: int | None = None
 
     @property
@@ -59,10 +62,15 @@ class Profile:
 PROFILES = {
     "cpu": Profile(name="cpu", device="cpu", steps=300, batch_size=64, lr=1e-3, weight_decay=0.05,
                    warmup_fraction=0.1, eval_every=50, eval_size=2000, seeds=(0, 1, 2), sweep_seeds=(0,),
-                   labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini", threads=2),
+                   labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",
+                   vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",
+                                 "vit_mini_patch7"),
+                   threads=2),
     "gpu": Profile(name="gpu", device="cuda", steps=1500, batch_size=128, lr=1e-3, weight_decay=0.05,
                    warmup_fraction=0.05, eval_every=250, eval_size=None, seeds=(0, 1, 2), sweep_seeds=(0, 1, 2),
-                   labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini"),
+                   labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",
+                   vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",
+                                 "vit_mini_patch7", "vit_mini_patch2")),
 }
 
 

@@ -99,3 +99,23 @@ def test_claim_prints_check_or_raises(capsys):
     assert capsys.readouterr().out == "\u2713 two is more than one\n"
     with pytest.raises(ClaimFailed, match="\u2717 one is more than two — 1 vs 2"):
         claim("one is more than two", 1 > 2, detail="1 vs 2")
+
+
+def test_every_profile_names_registered_models():
+    from semiformer_lib.models import available_models
+    from semiformer_lib.profiles import PROFILES
+    for profile in PROFILES.values():
+        assert {profile.vit, profile.cnn, *profile.vit_variants} <= set(available_models()), profile.name
+        assert profile.vit not in profile.vit_variants
+
+
+def test_final_metric_groups_runs_by_model_and_seed():
+    from semiformer_lib.train import History, Run, final_metric
+    def run(model, budget, seed, test_acc):
+        return Run(model, budget, seed, History(step=[1], train_loss=[0.0], train_acc=[1.0], test_acc=[test_acc],
+                                                lr=[0.0]), parameters=1)
+    runs = [run("vit", 40, 0, 0.5), run("vit", 40, 1, 0.6), run("cnn", 40, 0, 0.7), run("vit", 10, 0, 0.3)]
+    assert final_metric(runs, labels_per_class=40) == {"vit": {0: 0.5, 1: 0.6}, "cnn": {0: 0.7}}
+    assert final_metric(runs, "train_acc", labels_per_class=10) == {"vit": {0: 1.0}}
+    with pytest.raises(ValueError, match="metric"):
+        final_metric(runs, "loss")

@@ -69,6 +69,18 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
     return runs
 
 
+def final_metric(runs, metric: str = "test_acc", labels_per_class=None) -> dict[str, dict[int, float]]:
+    """``{model: {seed: final value}}`` of ``metric`` (``"test_acc"`` or ``"train_acc"``), optionally for one
+    label budget only — the shape the chapters' claims compare."""
+    if metric not in ("test_acc", "train_acc"):
+        raise ValueError(f"metric must be 'test_acc' or 'train_acc', got {metric!r}")
+    table: dict[str, dict[int, float]] = {}
+    for run in runs:
+        if labels_per_class is None or run.labels_per_class == labels_per_class:
+            table.setdefault(run.model_name, {})[run.seed] = getattr(run.history, f"final_{metric}")
+    return table
+
+
 def eval_subset(test: ImageSet, size: int | None, seed: int = 0) -> ImageSet:
     """A fixed random subset of ``size`` test images (the whole set when ``size`` is None or too large)."""
     if size is None or size >= len(test):

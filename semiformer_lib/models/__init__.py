@@ -8,11 +8,12 @@ from __future__ import annotations
 from torch import nn
 
 from .cnn import CNN_SIZES, SmallCNN, build_cnn
+from .semiformer import FUSION_MODES, INJECTION_POINTS, SEMIFORMER_SIZES, Semiformer, build_semiformer
 from .vit import SPATIAL_PRIORS, VIT_SIZES, VIT_VARIANTS, build_vit
 
 
 def available_models() -> list[str]:
-    return sorted([*VIT_SIZES, *VIT_VARIANTS, *CNN_SIZES])
+    return sorted([*VIT_SIZES, *VIT_VARIANTS, *CNN_SIZES, *SEMIFORMER_SIZES])
 
 
 def create_model(name: str, img_size: int = 28, in_chans: int = 1, num_classes: int = 10, **overrides) -> nn.Module:
@@ -23,6 +24,8 @@ def create_model(name: str, img_size: int = 28, in_chans: int = 1, num_classes: 
                          spatial_prior=prior, **overrides)
     if name in VIT_SIZES:
         return build_vit(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
+    if name in SEMIFORMER_SIZES:
+        return build_semiformer(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
     if name in CNN_SIZES:
         return build_cnn(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)
     raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
@@ -33,4 +36,5 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn",
-           "SPATIAL_PRIORS", "VIT_VARIANTS"]
+           "SPATIAL_PRIORS", "VIT_VARIANTS", "Semiformer", "build_semiformer", "SEMIFORMER_SIZES", "FUSION_MODES",
+           "INJECTION_POINTS"]

@@ -1,0 +1,111 @@
+"""The Semiformer model: the official model's size and cost, every fusion variant's shapes, and branch isolation."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from semiformer_lib.models import FUSION_MODES, INJECTION_POINTS, count_parameters, create_model
+from semiformer_lib.seeding import seed_everything
+
+
+def small_on_meta(**options):
+    with torch.device("meta"):
+        return create_model("semiformer_small_patch16", img_size=224, in_chans=3, num_classes=1000, **options)
+
+
+def gmacs(model) -> float:
+    with FlopCounterMode(display=False) as counter:
+        model.eval()(torch.empty(1, 3, 224, 224, device="meta"))
+    return counter.get_total_flops() / 2e9                      # a multiply-accumulate is two flops
+
+
+def test_small_model_has_the_official_size_and_cost():
+    model = small_on_meta()
+    groups = model.parameter_groups()
+    assert count_parameters(model) == pytest.approx(41.7e6, rel=0.02)
+    assert sum(groups.values()) == count_parameters(model)
+    assert groups["transformer"] == pytest.approx(22.1e6, rel=0.02)
+    assert groups["conv"] == pytest.approx(14.3e6, rel=0.02)
+    assert groups["fusion"] == pytest.approx(5.3e6, rel=0.02)
+    assert gmacs(model) == pytest.approx(12.4, rel=0.05)
+    assert gmacs(small_on_meta(fusion="none")) == pytest.approx(10.0, rel=0.05)
+
+
+def test_conformer_injection_has_narrower_adapters():
+    # Conformer-S (Peng et al. 2021) is 37.7 M parameters: the same branches with reduced-width fusion.
+    conformer = small_on_meta(injection="conformer")
+    assert count_parameters(conformer) == pytest.approx(37.7e6, rel=0.02)
+    assert conformer.parameter_groups()["fusion"] < small_on_meta().parameter_groups()["fusion"] / 3
+
+
+@pytest.mark.parametrize("fusion", FUSION_MODES)
+@pytest.mark.parametrize("injection", INJECTION_POINTS)
+@pytest.mark.parametrize("img_size,in_chans", [(28, 1), (32, 3)])
+def test_every_variant_runs_forward_and_backward(fusion, injection, img_size, in_chans):
+    model = create_model("semiformer_mini_patch4", img_size=img_size, in_chans=in_chans, num_classes=10,
+                         fusion=fusion, injection=injection)
+    x = torch.randn(2, in_chans, img_size, img_size)
+    conv_logits, transformer_logits = model.forward_heads(x)
+    assert conv_logits.shape == transformer_logits.shape == (2, 10)
+    assert torch.allclose(model(x), conv_logits + transformer_logits, atol=1e-5)
+    model(x).sum().backward()
+    grid = model.grid
+    feature_map, tokens = model.forward_features(x)
+    assert tokens.shape == (2, 1 + grid[0] * grid[1], 96)
+    assert feature_map.shape[1] == 64
+    adapters = model.parameter_groups()["fusion"]
+    assert (adapters == 0) == (fusion == "none")
+
+
+def _branch_outputs_after_perturbing(model, x, prefix_filter):
+    """Transformer and conv logits before and after adding noise to the parameters selected by prefix_filter."""
+    model.eval()
+    before = model.forward_heads(x)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if prefix_filter(name):
+                parameter.add_(torch.randn_like(parameter))
+    return before, model.forward_heads(x)
+
+
+def conv_branch_past_stem(name):
+    return name.startswith(("conv_first", "conv_head")) or (name.startswith("blocks") and (
+        ".first." in name or ".second." in name))
+
+
+def transformer_branch(name):
+    return name.startswith(("patch_embed", "cls_token", "transformer_")) or ".transformer." in name
+
+
+@pytest.mark.parametrize("fusion,transformer_isolated,conv_isolated", [
+    ("none", True, True), ("transformer_to_conv", True, False), ("conv_to_transformer", False, True),
+    ("both", False, False)])
+def test_fusion_direction_decides_which_branch_sees_the_other(fusion, transformer_isolated, conv_isolated):
+    x = torch.randn(3, 1, 28, 28)
+    torch.manual_seed(0)
+    model = create_model("semiformer_mini_patch4", fusion=fusion)
+    (conv0, trans0), (_, trans1) = _branch_outputs_after_perturbing(model, x, conv_branch_past_stem)
+    assert torch.allclose(trans0, trans1, atol=1e-5) == transformer_isolated
+    torch.manual_seed(0)
+    model = create_model("semiformer_mini_patch4", fusion=fusion)
+    (conv0, _), (conv1, _) = _branch_outputs_after_perturbing(model, x, transformer_branch)
+    assert torch.allclose(conv0, conv1, atol=1e-5) == conv_isolated
+
+
+def test_same_seed_same_model_and_output():
+    x = torch.randn(2, 1, 28, 28)
+    outputs = []
+    for seed in (3, 3, 4):
+        seed_everything(seed)
+        outputs.append(create_model("semiformer_mini_patch4").eval()(x))
+    assert torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[0], outputs[2])
+
+
+def test_bad_semiformer_settings_fail_with_the_choices():
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        create_model("semiformer_mini_patch4", fusion="sideways")
+    with pytest.raises(ValueError, match="injection must be one of"):
+        create_model("semiformer_mini_patch4", injection="middle")
+    with pytest.raises(ValueError, match="patch size"):
+        create_model("semiformer_mini_patch4", img_size=30)

@@ -109,3 +109,51 @@ def test_bad_semiformer_settings_fail_with_the_choices():
         create_model("semiformer_mini_patch4", injection="middle")
     with pytest.raises(ValueError, match="patch size"):
         create_model("semiformer_mini_patch4", img_size=30)
+
+
+# --- the general framework: any timm ViT with any timm CNN --------------------------------------------------
+
+@pytest.mark.parametrize("vit_name,cnn_name,out_indices", [
+    ("deit_tiny_patch16_224", "resnet18", (1, 2, 3, 4)),          # DeiT with a ResNet's four residual stages
+    ("vit_tiny_patch16_224", "convnext_atto", None)])             # a ViT with a ConvNeXt
+def test_any_vit_fuses_with_any_cnn(vit_name, cnn_name, out_indices):
+    from semiformer_lib.models import build_fused_pair
+    torch.manual_seed(0)
+    model = build_fused_pair(vit_name, cnn_name, img_size=64, num_classes=7, out_indices=out_indices)
+    stages = len(model.cnn.feature_info.channels())
+    assert stages == 4
+    assert sum(model.blocks_per_stage, []) == list(range(len(model.vit.blocks)))   # every block once, in order
+    x = torch.randn(2, 3, 64, 64)
+    cnn_logits, vit_logits = model.forward_heads(x)
+    assert cnn_logits.shape == vit_logits.shape == (2, 7)
+    model(x).sum().backward()
+    assert all(p.grad is not None for p in model.to_tokens.parameters())
+    assert all(p.grad is not None for p in model.to_conv.parameters())
+    assert model.vit.blocks[0].attn.qkv.weight.grad is not None and model.cnn_head.weight.grad is not None
+
+
+def test_fused_pair_without_fusion_keeps_the_vit_independent():
+    from semiformer_lib.models import build_fused_pair
+    torch.manual_seed(0)
+    model = build_fused_pair("deit_tiny_patch16_224", "resnet18", img_size=32, num_classes=3, fusion="none",
+                             out_indices=(1, 2, 3, 4)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    cnn_before, vit_before = model.forward_heads(x)
+    with torch.no_grad():
+        for parameter in model.cnn.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    cnn_after, vit_after = model.forward_heads(x)
+    assert torch.allclose(vit_before, vit_after) and not torch.allclose(cnn_before, cnn_after)
+
+
+def test_fused_pair_refuses_what_it_cannot_fuse():
+    import timm
+    from semiformer_lib.models import FusedPair
+    cnn = timm.create_model("resnet18", pretrained=False, features_only=True, out_indices=(1, 2, 3, 4))
+    with pytest.raises(TypeError, match="ViT-family"):
+        FusedPair(timm.create_model("resnet18", pretrained=False), cnn, 10)
+    with pytest.raises(TypeError, match="features_only"):
+        FusedPair(timm.create_model("deit_tiny_patch16_224", pretrained=False),
+                  timm.create_model("resnet18", pretrained=False), 10)
+    with pytest.raises(ValueError, match="blocks"):
+        FusedPair(timm.create_model("deit_tiny_patch16_224", pretrained=False, depth=2), cnn, 10)

@@ -79,40 +79,42 @@ class Bottleneck(nn.Module):
 
 
 class ConvToTokens(nn.Module):
-    """Conv map ``[B, C, H, W]`` → token update ``[B, gh·gw, D]`` (1×1 conv, avg-pool by ``ratio``, LN, GELU)."""
+    """Conv map ``[B, C, H, W]`` → token update ``[B, gh·gw, D]``: 1×1 conv, average-pool to the token grid, LN, GELU.
 
-    def __init__(self, channels: int, embed_dim: int, ratio: int):
+    Pooling is adaptive, so the same adapter serves any map size (at the Semiformer's own sizes the map is an exact
+    multiple of the grid and this is a plain ``ratio × ratio`` average pool).
+    """
+
+    def __init__(self, channels: int, embed_dim: int):
         super().__init__()
         self.project = nn.Conv2d(channels, embed_dim, 1)
-        self.pool = nn.AvgPool2d(ratio, ratio) if ratio > 1 else nn.Identity()
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
 
-    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        tokens = self.pool(self.project(feature_map)).flatten(2).transpose(1, 2)
-        return F.gelu(self.norm(tokens))
+    def forward(self, feature_map: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        pooled = F.adaptive_avg_pool2d(self.project(feature_map), grid)          # [B, D, gh, gw]
+        return F.gelu(self.norm(pooled.flatten(2).transpose(1, 2)))
 
 
 class TokensToConv(nn.Module):
-    """Tokens ``[B, 1 + gh·gw, D]`` → conv update ``[B, C, gh·ratio, gw·ratio]`` (class token dropped)."""
+    """Tokens ``[B, prefix + gh·gw, D]`` → conv update ``[B, C, H, W]``: prefix (class) tokens dropped, tokens laid on
+    the grid, 1×1 conv, BatchNorm, ReLU, nearest upsampling to the conv map's size ``(H, W)``."""
 
-    def __init__(self, embed_dim: int, channels: int, ratio: int):
+    def __init__(self, embed_dim: int, channels: int):
         super().__init__()
-        self.ratio = ratio
         self.project = nn.Conv2d(embed_dim, channels, 1)
         self.bn = nn.BatchNorm2d(channels, eps=1e-6)
 
-    def forward(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        patches = tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)   # [B, D, gh, gw]
-        mapped = F.relu(self.bn(self.project(patches)))
-        if self.ratio == 1:
-            return mapped
-        return F.interpolate(mapped, scale_factor=self.ratio, mode="nearest")
+    def forward(self, tokens: torch.Tensor, grid: tuple[int, int], size: tuple[int, int],
+                num_prefix_tokens: int = 1) -> torch.Tensor:
+        patches = tokens[:, num_prefix_tokens:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
+        mapped = F.relu(self.bn(self.project(patches)))                            # [B, C, gh, gw]
+        return mapped if tuple(size) == tuple(grid) else F.interpolate(mapped, size=tuple(size), mode="nearest")
 
 
 class FusedBlock(nn.Module):
     """One Semiformer block: bottleneck → (conv→transformer) → transformer block → (transformer→conv) → bottleneck."""
 
-    def __init__(self, in_channels: int, channels: int, stride: int, ratio: int, embed_dim: int, num_heads: int,
+    def __init__(self, in_channels: int, channels: int, stride: int, embed_dim: int, num_heads: int,
                  mlp_ratio: float, drop_path: float, fusion: str, injection: str, last: bool = False):
         super().__init__()
         self.first = Bottleneck(in_channels, channels, stride)
@@ -121,19 +123,20 @@ class FusedBlock(nn.Module):
                                  norm_layer=partial(nn.LayerNorm, eps=1e-6))
         width = channels if injection == "semiformer" else channels // EXPANSION
         self.injection = injection
-        self.conv_to_tokens = (ConvToTokens(width, embed_dim, ratio)
+        self.conv_to_tokens = (ConvToTokens(width, embed_dim)
                                if fusion in ("both", "conv_to_transformer") else None)
-        self.tokens_to_conv = (TokensToConv(embed_dim, width, ratio)
+        self.tokens_to_conv = (TokensToConv(embed_dim, width)
                                if fusion in ("both", "transformer_to_conv") else None)
 
     def forward(self, feature_map: torch.Tensor, tokens: torch.Tensor, grid: tuple[int, int]):
         feature_map, inner = self.first(feature_map)
         if self.conv_to_tokens is not None:
             source = feature_map if self.injection == "semiformer" else inner
-            update = self.conv_to_tokens(source)                                      # [B, gh·gw, D]
+            update = self.conv_to_tokens(source, grid)                                # [B, gh·gw, D]
             tokens = tokens + F.pad(update, (0, 0, 1, 0))                              # class token unchanged
         tokens = self.transformer(tokens)
-        added = self.tokens_to_conv(tokens, grid) if self.tokens_to_conv is not None else None
+        added = (self.tokens_to_conv(tokens, grid, feature_map.shape[-2:])
+                 if self.tokens_to_conv is not None else None)
         feature_map, _ = self.second(feature_map, added, at="input" if self.injection == "semiformer" else "inner")
         return feature_map, tokens
 
@@ -195,8 +198,7 @@ class Semiformer(nn.Module):
         for index in range(1, size.depth):
             stage = index // per_stage
             first_of_stage = index % per_stage == 0
-            blocks.append(FusedBlock(in_width, widths[stage], stride=2 if first_of_stage else 1,
-                                     ratio=ratio // 2 ** stage, embed_dim=D, num_heads=size.num_heads,
+            blocks.append(FusedBlock(in_width, widths[stage], stride=2 if first_of_stage else 1, embed_dim=D, num_heads=size.num_heads,
                                      mlp_ratio=size.mlp_ratio, drop_path=dpr[index], fusion=fusion,
                                      injection=injection, last=index == size.depth - 1))
             in_width = widths[stage]

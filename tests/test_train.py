@@ -119,3 +119,16 @@ def test_final_metric_groups_runs_by_model_and_seed():
     assert final_metric(runs, "train_acc", labels_per_class=10) == {"vit": {0: 1.0}}
     with pytest.raises(ValueError, match="metric"):
         final_metric(runs, "loss")
+
+
+def test_two_headed_models_train_on_the_mean_of_their_heads_losses():
+    from semiformer_lib.train import classification_loss
+    torch.manual_seed(0)
+    model = create_model("semiformer_mini_patch4")
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    conv_logits, transformer_logits = model.forward_heads(x)
+    expected = (torch.nn.functional.cross_entropy(conv_logits, y)
+                + torch.nn.functional.cross_entropy(transformer_logits, y)) / 2
+    assert torch.allclose(classification_loss(model, x, y), expected, atol=1e-5)
+    vit = create_model("vit_mini_patch4")
+    assert torch.allclose(classification_loss(vit, x, y), torch.nn.functional.cross_entropy(vit(x), y))

@@ -3,7 +3,7 @@ from .evaluate import accuracy, confusion_matrix, per_class_accuracy, predict
 from .experiments import Run, eval_subset, final_metric, sweep, train_on_split
 from .precision import autocast
 from .schedule import warmup_cosine, warmup_cosine_factor
-from .supervised import History, TrainConfig, fit
+from .supervised import History, TrainConfig, classification_loss, fit
 
 __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "predict", "Run", "eval_subset", "final_metric", "sweep",
-           "train_on_split", "autocast", "warmup_cosine", "warmup_cosine_factor", "History", "TrainConfig", "fit"]
+           "train_on_split", "autocast", "warmup_cosine", "warmup_cosine_factor", "History", "TrainConfig", "classification_loss", "fit"]

@@ -5,7 +5,8 @@
     for step in 1..steps:
         idx     = random batch of labeled indices                        # [B], sampled on the device
         x       = normalise(weak_augment(images[idx]))                    # [B, C, H, W] float
-        loss    = cross_entropy(model(x), labels[idx])                    # bf16 autocast on CUDA
+        loss    = cross_entropy(model(x), labels[idx])                    # bf16 autocast on CUDA;
+                                                                          # two-headed models: mean of the heads' CE
         AdamW step; warm-up + cosine learning rate
         every eval_every steps: accuracy on the labeled set and the test subset
 
@@ -85,6 +86,18 @@ class History:
         return asdict(self)
 
 
+def classification_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                        label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of ``model`` on a batch. A two-headed model (one with ``forward_heads``, e.g. Semiformer) is
+    trained as the paper trains it: each head gets its own cross-entropy and the loss is their mean; its
+    prediction at test time is still ``model(x)``, the sum of the heads' logits."""
+    if hasattr(model, "forward_heads"):
+        heads = model.forward_heads(inputs)                                       # each [B, num_classes]
+        return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+                   for logits in heads) / len(heads)
+    return F.cross_entropy(model(inputs).float(), labels, label_smoothing=label_smoothing)
+
+
 def fit(model: nn.Module, labeled: ImageSet, test: ImageSet, config: TrainConfig = TrainConfig(), seed: int = 0,
         progress: bool = True, desc: str = "train") -> History:
     """Train ``model`` on ``labeled`` with AdamW and warm-up + cosine; evaluate on ``test``.
@@ -117,8 +130,7 @@ def fit(model: nn.Module, labeled: ImageSet, test: ImageSet, config: TrainConfig
             images = weak_augment(images, generator)
         inputs = to_model_input(images, labeled.mean, labeled.std)                # [B, C, H, W] float
         with autocast(device):
-            logits = model(inputs)                                                # [B, num_classes]
-        loss = F.cross_entropy(logits.float(), labeled.labels[index], label_smoothing=config.label_smoothing)
+            loss = classification_loss(model, inputs, labeled.labels[index], config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

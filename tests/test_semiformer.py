@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from semiformer_lib.models import FUSION_MODES, INJECTION_POINTS, count_parameters, create_model
+from semiformer_lib.models import FUSION_MODES, INJECTION_POINTS, count_macs, count_parameters, create_model
 from semiformer_lib.seeding import seed_everything
 
 
@@ -15,9 +14,17 @@ def small_on_meta(**options):
 
 
 def gmacs(model) -> float:
-    with FlopCounterMode(display=False) as counter:
-        model.eval()(torch.empty(1, 3, 224, 224, device="meta"))
-    return counter.get_total_flops() / 2e9                      # a multiply-accumulate is two flops
+    return count_macs(model, (1, 3, 224, 224)) / 1e9
+
+
+def test_count_macs_known_answers():
+    linear = torch.nn.Linear(10, 20)
+    assert count_macs(linear, (3, 10)) == 3 * 10 * 20
+    conv = torch.nn.Conv2d(2, 4, 3, padding=1, bias=False)
+    assert count_macs(conv, (1, 2, 5, 5)) == 5 * 5 * 4 * 2 * 9
+    with torch.device("meta"):
+        meta_linear = torch.nn.Linear(10, 20)
+    assert count_macs(meta_linear, (3, 10)) == 600 and linear.training
 
 
 def test_small_model_has_the_official_size_and_cost():
@@ -91,6 +98,17 @@ def test_fusion_direction_decides_which_branch_sees_the_other(fusion, transforme
     model = create_model("semiformer_mini_patch4", fusion=fusion)
     (conv0, _), (conv1, _) = _branch_outputs_after_perturbing(model, x, transformer_branch)
     assert torch.allclose(conv0, conv1, atol=1e-5) == conv_isolated
+
+
+def test_forward_blocks_follow_both_streams_through_every_block():
+    model = create_model("semiformer_mini_patch4").eval()
+    x = torch.randn(2, 1, 28, 28)
+    blocks = model.forward_blocks(x)
+    assert len(blocks) == model.size.depth
+    assert [m.shape[-1] for m, _ in blocks] == [28, 28, 14, 14, 7, 4]      # stages halve; the last block too
+    assert all(t.shape == (2, 50, 96) for _, t in blocks)
+    final_map, final_tokens = model.forward_features(x)
+    assert torch.equal(final_map, blocks[-1][0]) and torch.equal(final_tokens, blocks[-1][1])
 
 
 def test_same_seed_same_model_and_output():

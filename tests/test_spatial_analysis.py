@@ -222,3 +222,20 @@ def test_erf_radius_known_answers():
     assert erf_radius(uniform, 0.5) == pytest.approx(math.sqrt(0.5 * 784 / math.pi), abs=0.7)
     with pytest.raises(ValueError, match="fraction"):
         erf_radius(uniform, 0)
+
+
+# --- linear CKA --------------------------------------------------------------------------------------------
+
+def test_linear_cka_known_answers():
+    from semiformer_lib.analysis import linear_cka
+    torch.manual_seed(0)
+    x = torch.randn(200, 16)
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16))
+    assert linear_cka(x, x) == pytest.approx(1.0)
+    assert linear_cka(x, 3.0 * x @ rotation + 5.0) == pytest.approx(1.0)     # orthogonal map, scale, shift
+    assert linear_cka(x, torch.randn(200, 16)) < 0.15                          # unrelated features
+    wide = torch.randn(50, 4, 7, 7)                                            # wider than the batch: Gram path
+    assert linear_cka(wide, 2 * wide) == pytest.approx(1.0)
+    assert linear_cka(x[:, :8], x) == pytest.approx(linear_cka(x, x[:, :8]))  # symmetric, any widths
+    with pytest.raises(ValueError, match="same inputs"):
+        linear_cka(x, x[:10])

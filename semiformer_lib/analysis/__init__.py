@@ -3,7 +3,8 @@
 * :mod:`.attention` — attention maps, class-token attention, rollout, mean attention distance, position embeddings;
 * :mod:`.features` — the last feature map and the pooled features of a ViT or a convnet, read the same way;
 * :mod:`.invariance` — shift robustness and patch-order sensitivity;
-* :mod:`.receptive_field` — effective receptive fields.
+* :mod:`.receptive_field` — effective receptive fields;
+* :mod:`.similarity` — linear CKA between representations.
 """
 from .attention import (attention_maps, attention_rollout, class_token_attention, mean_attention_distance,
                         model_attention_distance, patch_centres, patch_embedding_filters, patch_grid,
@@ -11,9 +12,10 @@ from .attention import (attention_maps, attention_rollout, class_token_attention
 from .features import is_vit, pooled_features, spatial_features
 from .invariance import SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness, shuffle_patches
 from .receptive_field import effective_receptive_field, erf_radius
+from .similarity import flatten_features, linear_cka
 
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid",
            "position_locality", "position_similarity", "is_vit", "pooled_features", "spatial_features",
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness", "shuffle_patches",
-           "effective_receptive_field", "erf_radius"]
+           "effective_receptive_field", "erf_radius", "flatten_features", "linear_cka"]

@@ -219,16 +219,22 @@ class Semiformer(nn.Module):
             elif isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(self, x: torch.Tensor):
         """``[B, C, H, W]`` → (conv map ``[B, C_last, h, w]``, tokens ``[B, 1 + gh·gw, D]`` before the final norm)."""
+        return self.forward_blocks(x)[-1]
+
+    def forward_blocks(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Both streams after every block: ``depth`` pairs (conv map, tokens) — what the chapters compare by depth."""
         stem = self.stem(x)                                                    # [B, 64, H/s, W/s]
         feature_map, _ = self.conv_first(stem)
         tokens = self.patch_embed(stem).flatten(2).transpose(1, 2)            # [B, gh·gw, D]
         tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], dim=1)
         tokens = self.transformer_first(tokens)
+        outputs = [(feature_map, tokens)]
         for block in self.blocks:
             feature_map, tokens = block(feature_map, tokens, self.grid)
-        return feature_map, tokens
+            outputs.append((feature_map, tokens))
+        return outputs
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(conv_logits, transformer_logits)``, each ``[B, num_classes]``."""

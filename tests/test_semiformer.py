@@ -111,6 +111,22 @@ def test_forward_blocks_follow_both_streams_through_every_block():
     assert torch.equal(final_map, blocks[-1][0]) and torch.equal(final_tokens, blocks[-1][1])
 
 
+def test_trace_block_follows_one_block_in_order():
+    model = create_model("semiformer_mini_patch4")
+    trace = model.trace_block(torch.randn(2, 1, 28, 28), index=0)
+    assert list(trace) == ["conv stream in", "first bottleneck out", "conv → tokens (patch tokens)",
+                           "tokens into transformer block", "transformer block out", "tokens → conv map",
+                           "second bottleneck out"]
+    assert trace["conv → tokens (patch tokens)"] == (2, 49, 96) and trace["transformer block out"] == (2, 50, 96)
+    assert trace["tokens → conv map"] == trace["first bottleneck out"] == (2, 16, 28, 28)   # Semiformer: full width
+    conformer = create_model("semiformer_mini_patch4", injection="conformer")
+    assert conformer.trace_block(torch.randn(1, 1, 28, 28))["tokens → conv map"] == (1, 4, 28, 28)   # reduced
+    assert "tokens → conv map" not in create_model("semiformer_mini_patch4", fusion="none").trace_block(
+        torch.randn(1, 1, 28, 28))
+    with pytest.raises(IndexError, match="fused block 9"):
+        model.trace_block(torch.randn(1, 1, 28, 28), index=9)
+
+
 def test_same_seed_same_model_and_output():
     x = torch.randn(2, 1, 28, 28)
     outputs = []
@@ -175,3 +191,13 @@ def test_fused_pair_refuses_what_it_cannot_fuse():
                   timm.create_model("resnet18", pretrained=False), 10)
     with pytest.raises(ValueError, match="blocks"):
         FusedPair(timm.create_model("deit_tiny_patch16_224", pretrained=False, depth=2), cnn, 10)
+
+
+def test_fusion_diagram_shows_the_traced_shapes():
+    from semiformer_lib import viz
+    trace = create_model("semiformer_mini_patch4").trace_block(torch.randn(1, 1, 28, 28))
+    figure = viz.plot_fusion_block(trace)
+    texts = " ".join(t.get_text() for t in figure.axes[0].texts)
+    assert "16×28×28" in texts and "50×96" in texts and "49×96" in texts
+    no_fusion = create_model("semiformer_mini_patch4", fusion="none").trace_block(torch.randn(1, 1, 28, 28))
+    assert "—" in " ".join(t.get_text() for t in viz.plot_fusion_block(no_fusion).axes[0].texts)

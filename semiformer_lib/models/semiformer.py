@@ -236,6 +236,43 @@ class Semiformer(nn.Module):
             outputs.append((feature_map, tokens))
         return outputs
 
+    @torch.no_grad()
+    def trace_block(self, x: torch.Tensor, index: int = 0) -> dict[str, tuple[int, ...]]:
+        """Shapes of every tensor that flows through fused block ``index`` (0 = the first fused block) for input
+        ``x``, in order, keyed by the step's name: the shape trace a reader follows through one block."""
+        if not 0 <= index < len(self.blocks):
+            raise IndexError(f"fused block {index} does not exist; this model has {len(self.blocks)}")
+        block, trace, hooks = self.blocks[index], {}, []
+
+        def record(name, take=lambda out: out):
+            def hook(_module, _args, out):          # returns None: a hook that returned a value would replace out
+                trace.setdefault(name, tuple(take(out).shape))
+            return hook
+
+        def record_input(name):
+            def hook(_module, args):
+                trace.setdefault(name, tuple(args[0].shape))
+            return hook
+
+        hooks.append(block.first.register_forward_pre_hook(record_input("conv stream in")))
+        hooks.append(block.first.register_forward_hook(record("first bottleneck out", lambda out: out[0])))
+        if block.conv_to_tokens is not None:
+            hooks.append(block.conv_to_tokens.register_forward_hook(record("conv → tokens (patch tokens)")))
+        hooks.append(block.transformer.register_forward_pre_hook(record_input("tokens into transformer block")))
+        hooks.append(block.transformer.register_forward_hook(record("transformer block out")))
+        if block.tokens_to_conv is not None:
+            hooks.append(block.tokens_to_conv.register_forward_hook(record("tokens → conv map")))
+        hooks.append(block.second.register_forward_hook(record("second bottleneck out", lambda out: out[0])))
+        was_training = self.training
+        try:
+            self.eval()
+            self.forward_features(x)
+        finally:
+            self.train(was_training)
+            for hook in hooks:
+                hook.remove()
+        return trace
+
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(conv_logits, transformer_logits)``, each ``[B, num_classes]``."""
         feature_map, tokens = self.forward_features(x)

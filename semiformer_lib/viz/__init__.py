@@ -298,3 +298,53 @@ def plot_variant_accuracy(runs, title: str = "Test accuracy at the same label bu
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
     return _finish(fig)
+
+
+def plot_fusion_block(trace: dict, title: str = "One Semiformer block, with the shapes that flow through it"):
+    """Diagram of one fused block drawn from a shape trace (:meth:`Semiformer.trace_block`): the conv stream
+    below, the token stream above, the two adapters between them; every box shows its tensor's shape. Adapters
+    missing from the trace (a model built with less fusion) are drawn greyed out."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    def shape(key):
+        return "×".join(str(d) for d in trace[key][1:]) if key in trace else "—"
+
+    fig, ax = plt.subplots(figsize=(9.5, 3.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.3, 3.5)
+    ax.axis("off")
+
+    def box(x, y, text, color, present=True, width=1.9):
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - 0.32), width, 0.64, boxstyle="round,pad=0.04",
+                                    facecolor=color if present else "#eeeeee", edgecolor="#444444",
+                                    alpha=0.9 if present else 0.6))
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color="black" if present else "#999999")
+
+    def arrow(start, end, present=True):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, lw=1.1,
+                                     color="#333333" if present else "#bbbbbb"))
+
+    conv, token = PALETTE["cnn"] + "55", PALETTE["vit"] + "55"
+    fusion = PALETTE["semiformer"] + "88"
+    up = "conv → tokens (patch tokens)" in trace
+    down = "tokens → conv map" in trace
+    box(1.0, 0.3, f"conv stream\n{shape('conv stream in')}", conv)
+    box(3.4, 0.3, f"bottleneck 1\n{shape('first bottleneck out')}", conv)
+    box(8.6, 0.3, f"bottleneck 2\n{shape('second bottleneck out')}", conv)
+    box(1.0, 2.9, f"tokens\n{shape('tokens into transformer block')}", token)
+    box(6.0, 2.9, f"transformer block\n{shape('transformer block out')}", token)
+    box(3.4, 1.6, f"conv → transformer\n1×1 conv, pool, LN, GELU\n{shape('conv → tokens (patch tokens)')}",
+        fusion, present=up, width=2.3)
+    box(6.0, 1.6, f"transformer → conv\ndrop cls, 1×1 conv, BN, ReLU, up\n{shape('tokens → conv map')}",
+        fusion, present=down, width=2.6)
+    arrow((1.95, 0.3), (2.45, 0.3))
+    arrow((4.35, 0.3), (7.65, 0.3))
+    arrow((1.95, 2.9), (5.05, 2.9))
+    arrow((3.4, 0.62), (3.4, 1.15), present=up)
+    arrow((3.4, 2.05), (3.4, 2.85), present=up)
+    arrow((6.0, 2.58), (6.0, 2.05), present=down)
+    arrow((6.0, 1.15), (7.9, 0.55), present=down)
+    ax.text(3.55, 2.72, "+", fontsize=12, fontweight="bold")
+    ax.text(0.1, 3.35, "shapes per image (batch dimension dropped)", fontsize=7, color="#555555")
+    ax.set_title(title, fontsize=10)
+    return _finish(fig)

@@ -23,12 +23,14 @@ def test_forward_shapes(name, patch_size, img_size, in_chans):
 def test_every_registered_model_builds_on_meta():
     with torch.device("meta"):
         sizes = {name: count_parameters(create_model(name, img_size=224, in_chans=3, num_classes=1000,
-                                                     **({"patch_size": 16} if name.startswith("vit") else {})))
+                                                     **({"patch_size": 16} if name.startswith(("vit", "semiformer"))
+                                                        else {})))
                  for name in available_models()}
     # DeiT-S (22.1 M) and ResNet-18 (11.7 M) are the reference sizes of their families.
     assert sizes["vit_small_patch16"] == pytest.approx(22.05e6, rel=0.01)
     assert sizes["cnn_resnet18"] == pytest.approx(11.69e6, rel=0.01)
     assert sizes["vit_mini_patch4"] < sizes["vit_tiny_patch16"] < sizes["vit_small_patch16"]
+    assert sizes["semiformer_mini_patch4"] < sizes["semiformer_small_patch16"]
 
 
 def test_book_sizes_are_small():

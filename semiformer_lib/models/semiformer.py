@@ -32,7 +32,7 @@ receive the conv branch's local features at every block, as in the official mode
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -183,7 +183,8 @@ class Semiformer(nn.Module):
         stem_size = img_size // stem_stride
         if size.patch_size % stem_stride or ratio not in (4, 8, 16) or stem_size % ratio:
             raise ValueError(f"patch size {size.patch_size} does not fit image size {img_size}: the stem map "
-                             f"({stem_size} px) must split into tokens of 4×, 8× or 16× its pixels")
+                             f"({stem_size} px) must split into tokens of 4×, 8× or 16× its pixels; "
+                             "pass patch_size= (16 at 224 px, 4 at 28 or 32 px)")
         self.grid = (stem_size // ratio, stem_size // ratio)
         widths = [size.base_channels * size.channel_ratio * 2 ** k for k in range(3)]
         dpr = [drop_path_rate * i / max(1, size.depth - 1) for i in range(size.depth)]   # stochastic depth ramp
@@ -309,7 +310,12 @@ SEMIFORMER_SIZES = {
 
 
 def build_semiformer(size: str, img_size: int = 224, in_chans: int = 3, num_classes: int = 1000,
-                     **overrides) -> Semiformer:
-    """A Semiformer of a named size (``fusion=``, ``injection=``, ``drop_path_rate=`` may be given)."""
-    return Semiformer(SEMIFORMER_SIZES[size], img_size=img_size, in_chans=in_chans, num_classes=num_classes,
-                      **overrides)
+                     patch_size: int | None = None, **overrides) -> Semiformer:
+    """A Semiformer of a named size (``fusion=``, ``injection=``, ``drop_path_rate=`` may be given).
+
+    ``patch_size`` overrides the size's own, as for the ViTs: e.g. the book-scale model at 224 px needs 16.
+    """
+    spec = SEMIFORMER_SIZES[size]
+    if patch_size is not None:
+        spec = replace(spec, patch_size=patch_size)
+    return Semiformer(spec, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)

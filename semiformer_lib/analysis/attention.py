@@ -134,9 +134,8 @@ def position_locality(model: nn.Module) -> float:
     of distinct patches: near 0 for random embeddings, towards 1 when neighbours have similar embeddings."""
     gh, gw = patch_grid(model)
     similarity = position_similarity(model).reshape(gh * gw, gh * gw)
-    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
-    coords = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
-    distance = torch.cdist(coords, coords)
+    centres = patch_centres((gh, gw), patch_size=1)                      # grid units
+    distance = torch.cdist(centres, centres)
     off_diagonal = ~torch.eye(gh * gw, dtype=torch.bool)
     pairs = torch.stack([similarity.cpu()[off_diagonal], -distance[off_diagonal]])
     return torch.corrcoef(pairs)[0, 1].item()

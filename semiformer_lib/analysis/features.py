@@ -10,10 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def is_vit(model: nn.Module) -> bool:
-    """True for timm Vision Transformers (they tokenise with a ``patch_embed``)."""
-    return hasattr(model, "patch_embed") and hasattr(model, "blocks")
+from ..models import is_vit
 
 
 def spatial_features(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
+from ..train.precision import autocast
 
 SHIFT_MODES = ("cyclic", "padded")
 DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))      # (dy, dx): right, left, down, up
@@ -62,9 +63,10 @@ def _predict_with_features(model: nn.Module, images: torch.Tensor, dataset: Imag
     features, logits = [], []
     for start in range(0, len(images), batch_size):
         x = to_model_input(images[start:start + batch_size], dataset.mean, dataset.std)
-        feature_map = model.forward_features(x)
-        features.append(model.forward_head(feature_map, pre_logits=True).float())    # [b, D]
-        logits.append(model.forward_head(feature_map).float())                         # [b, classes]
+        with autocast(dataset.device):                                                 # bf16 on CUDA, as predict()
+            feature_map = model.forward_features(x)
+            features.append(model.forward_head(feature_map, pre_logits=True).float())    # [b, D]
+            logits.append(model.forward_head(feature_map).float())                         # [b, classes]
     return torch.cat(features), torch.cat(logits).argmax(dim=1)
 
 

@@ -11,7 +11,7 @@ from .budget import count_macs
 from .cnn import CNN_SIZES, SmallCNN, build_cnn
 from .hybrid import FusedPair, build_fused_pair
 from .semiformer import FUSION_MODES, INJECTION_POINTS, SEMIFORMER_SIZES, Semiformer, build_semiformer
-from .vit import SPATIAL_PRIORS, VIT_SIZES, VIT_VARIANTS, build_vit
+from .vit import SPATIAL_PRIORS, VIT_SIZES, VIT_VARIANTS, build_vit, is_vit
 
 
 def available_models() -> list[str]:
@@ -39,4 +39,4 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn",
            "SPATIAL_PRIORS", "VIT_VARIANTS", "Semiformer", "build_semiformer", "SEMIFORMER_SIZES", "FUSION_MODES",
-           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs"]
+           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs", "is_vit"]

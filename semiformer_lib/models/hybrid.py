@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .semiformer import FUSION_MODES, ConvToTokens, TokensToConv
+from .vit import is_vit
 
 
 class FusedPair(nn.Module):
@@ -34,7 +35,7 @@ class FusedPair(nn.Module):
         super().__init__()
         if fusion not in FUSION_MODES:
             raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
-        if not (hasattr(vit, "patch_embed") and hasattr(vit, "blocks")):
+        if not is_vit(vit):
             raise TypeError(f"{type(vit).__name__} is not a timm ViT-family model (no patch_embed/blocks)")
         if not hasattr(cnn_features, "feature_info") or not hasattr(cnn_features, "return_layers"):
             raise TypeError("the CNN must be a timm features_only model: timm.create_model(name, features_only=True)")

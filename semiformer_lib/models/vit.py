@@ -47,6 +47,11 @@ VIT_SIZES = {
 }
 
 
+def is_vit(model) -> bool:
+    """True for timm ViT-family models (they tokenise with a ``patch_embed`` and stack ``blocks``)."""
+    return hasattr(model, "patch_embed") and hasattr(model, "blocks")
+
+
 SPATIAL_PRIORS = ("convstem", "relpos", "nopos")
 
 # Chapter 2's variants: a registered name for each (size, spatial prior), so sweeps can train them by name.

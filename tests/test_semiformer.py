@@ -201,3 +201,34 @@ def test_fusion_diagram_shows_the_traced_shapes():
     assert "16×28×28" in texts and "50×96" in texts and "49×96" in texts
     no_fusion = create_model("semiformer_mini_patch4", fusion="none").trace_block(torch.randn(1, 1, 28, 28))
     assert "—" in " ".join(t.get_text() for t in viz.plot_fusion_block(no_fusion).axes[0].texts)
+
+
+def test_cost_splits_into_the_three_parts():
+    from semiformer_lib.models.semiformer import part_of
+    assert [part_of(n) for n in ("blocks.3.transformer.attn.qkv.weight", "blocks.3.tokens_to_conv.project.weight",
+                                 "blocks.3.first.conv1.weight", "cls_token", "stem.0.weight", "conv_head.bias",
+                                 "transformer_head.weight")] == \
+        ["transformer", "fusion", "conv", "transformer", "conv", "conv", "transformer"]
+    model = small_on_meta()
+    macs = model.mac_groups((1, 3, 224, 224))
+    assert sum(macs.values()) == count_macs(model, (1, 3, 224, 224))
+    unfused = small_on_meta(fusion="none").mac_groups((1, 3, 224, 224))
+    assert unfused["fusion"] == 0
+    assert unfused["transformer"] == macs["transformer"] and unfused["conv"] == macs["conv"]
+    assert macs["fusion"] / 1e9 == pytest.approx(12.4 - 10.0, rel=0.05)
+
+
+def test_tiny_size_is_one_block_per_stage():
+    model = create_model("semiformer_tiny_patch4").eval()
+    blocks = model.forward_blocks(torch.randn(2, 1, 28, 28))
+    assert [m.shape[1:] for m, _ in blocks] == [(16, 28, 28), (32, 14, 14), (64, 4, 4)]
+    assert all(t.shape == (2, 50, 64) for _, t in blocks)
+    assert count_parameters(model) < count_parameters(create_model("semiformer_mini_patch4"))
+
+
+def test_size_fields_can_be_overridden_by_name():
+    wide = create_model("semiformer_tiny_patch4", base_channels=16)
+    assert wide.size.base_channels == 16 and wide.conv_head.in_features == 2 * create_model(
+        "semiformer_tiny_patch4").conv_head.in_features
+    with pytest.raises(TypeError):
+        create_model("semiformer_tiny_patch4", no_such_option=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .budget import count_macs
+from .budget import count_macs, macs_by_module
 from .cnn import CNN_SIZES, SmallCNN, build_cnn
 from .hybrid import FusedPair, build_fused_pair
 from .semiformer import FUSION_MODES, INJECTION_POINTS, SEMIFORMER_SIZES, Semiformer, build_semiformer
@@ -39,4 +39,4 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn",
            "SPATIAL_PRIORS", "VIT_VARIANTS", "Semiformer", "build_semiformer", "SEMIFORMER_SIZES", "FUSION_MODES",
-           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs", "is_vit"]
+           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs", "macs_by_module", "is_vit"]

@@ -32,6 +32,7 @@ receive the conv branch's local features at every block, as in the official mode
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -40,9 +41,24 @@ import torch.nn.functional as F
 from torch import nn
 from timm.models.vision_transformer import Block
 
+from .budget import macs_by_module
+
 FUSION_MODES = ("both", "conv_to_transformer", "transformer_to_conv", "none")
 INJECTION_POINTS = ("semiformer", "conformer")
 EXPANSION = 4     # bottleneck: the inner (reduced) width is the output width / 4
+PARTS = ("transformer", "conv", "fusion")
+_TRANSFORMER_BLOCK = re.compile(r"blocks\.\d+\.transformer(\.|$)")
+
+
+def part_of(name: str) -> str:
+    """Which part of a :class:`Semiformer` a parameter or module (by qualified name) belongs to: ``"fusion"``
+    (the adapters), ``"transformer"`` (patch embedding, class token, transformer blocks, its norm and head) or
+    ``"conv"`` (the shared stem, the bottlenecks and the conv head)."""
+    if ".conv_to_tokens" in name or ".tokens_to_conv" in name:
+        return "fusion"
+    if name.startswith(("patch_embed", "cls_token", "transformer_")) or _TRANSFORMER_BLOCK.match(name):
+        return "transformer"
+    return "conv"
 
 
 class Bottleneck(nn.Module):
@@ -186,6 +202,8 @@ class Semiformer(nn.Module):
                              f"({stem_size} px) must split into tokens of 4×, 8× or 16× its pixels; "
                              "pass patch_size= (16 at 224 px, 4 at 28 or 32 px)")
         self.grid = (stem_size // ratio, stem_size // ratio)
+        self.patch_size = size.patch_size       # input pixels per token side (what attention distances scale by)
+        self.num_prefix_tokens = 1              # the class token
         widths = [size.base_channels * size.channel_ratio * 2 ** k for k in range(3)]
         dpr = [drop_path_rate * i / max(1, size.depth - 1) for i in range(size.depth)]   # stochastic depth ramp
         D = size.embed_dim
@@ -287,15 +305,22 @@ class Semiformer(nn.Module):
 
     def parameter_groups(self) -> dict[str, int]:
         """Parameter counts of the transformer branch, the conv branch (with the shared stem) and the fusion."""
-        counts = {"transformer": 0, "conv": 0, "fusion": 0}
+        counts = dict.fromkeys(PARTS, 0)
         for name, parameter in self.named_parameters():
-            if ".conv_to_tokens." in name or ".tokens_to_conv." in name:
-                counts["fusion"] += parameter.numel()
-            elif name.startswith(("patch_embed", "cls_token", "transformer_", "blocks")) and (
-                    not name.startswith("blocks") or ".transformer." in name):
-                counts["transformer"] += parameter.numel()
-            else:
-                counts["conv"] += parameter.numel()
+            counts[part_of(name)] += parameter.numel()
+        return counts
+
+    def mac_groups(self, input_shape: tuple[int, ...]) -> dict[str, int]:
+        """Multiply-accumulates of one forward pass on ``input_shape``, split like :meth:`parameter_groups`."""
+        per_module = macs_by_module(self, input_shape)
+        counts = dict.fromkeys(PARTS, 0)
+        for name, macs in per_module.items():
+            part = part_of(name)
+            parent = name.rpartition(".")[0]
+            # count a transformer or fusion subtree once, at its root; the conv part is the rest
+            if name and part != "conv" and (not parent or part_of(parent) != part):
+                counts[part] += macs
+        counts["conv"] = per_module[""] - counts["transformer"] - counts["fusion"]
         return counts
 
 
@@ -303,19 +328,27 @@ SEMIFORMER_SIZES = {
     # The paper's Semiformer-S: DeiT-S transformer branch, ResNet-style conv branch (widths 256/512/1024).
     "semiformer_small_patch16": SemiformerSize(embed_dim=384, depth=12, num_heads=6, base_channels=64,
                                                channel_ratio=4, patch_size=16),
-    # Book scale for 28×28 / 32×32 images: 4×4-pixel tokens (7×7 or 8×8 grid), as chapter 1's ViT.
+    # Book scale for 28×28 / 32×32 images: 4×4-pixel tokens (7×7 or 8×8 grid), as chapter 1's ViT. The gpu
+    # profile's model; the tiny one (one block per conv stage, width 64) is the cpu profile's.
     "semiformer_mini_patch4": SemiformerSize(embed_dim=96, depth=6, num_heads=3, base_channels=8,
+                                             channel_ratio=2, patch_size=4, mlp_ratio=2.0, stem_channels=16),
+    "semiformer_tiny_patch4": SemiformerSize(embed_dim=64, depth=3, num_heads=2, base_channels=8,
                                              channel_ratio=2, patch_size=4, mlp_ratio=2.0, stem_channels=16),
 }
 
 
 def build_semiformer(size: str, img_size: int = 224, in_chans: int = 3, num_classes: int = 1000,
                      patch_size: int | None = None, **overrides) -> Semiformer:
-    """A Semiformer of a named size (``fusion=``, ``injection=``, ``drop_path_rate=`` may be given).
+    """A Semiformer of a named size. ``fusion=``, ``injection=``, ``drop_path_rate=`` configure the model; any
+    :class:`SemiformerSize` field (``base_channels=16``, ``depth=6``, …) overrides the size's own, so a variant is
+    one argument away: ``create_model("semiformer_tiny_patch4", base_channels=16)``.
 
     ``patch_size`` overrides the size's own, as for the ViTs: e.g. the book-scale model at 224 px needs 16.
     """
-    spec = SEMIFORMER_SIZES[size]
+    if size not in SEMIFORMER_SIZES:
+        raise ValueError(f"unknown Semiformer size {size!r}; choose one of {sorted(SEMIFORMER_SIZES)}")
+    size_fields = {k: overrides.pop(k) for k in list(overrides) if k in SemiformerSize.__dataclass_fields__}
     if patch_size is not None:
-        spec = replace(spec, patch_size=patch_size)
+        size_fields["patch_size"] = patch_size
+    spec = replace(SEMIFORMER_SIZES[size], **size_fields)
     return Semiformer(spec, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **overrides)

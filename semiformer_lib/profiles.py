@@ -31,6 +31,10 @@ class Profile:
         vit, cnn: model names (see :func:`semiformer_lib.models.available_models`).
         vit_variants: ViTs with a spatial prior that chapter 2 compares with ``vit`` and ``cnn`` (the cpu
             profile leaves out ``vit_mini_patch2``: its 196 tokens cost 5× a patch-4 step there).
+        semiformer: the fused model of chapters 3 on (the cpu profile's has one block per conv stage).
+        ablation_steps: steps of each run of chapter 3's fusion ablation (18 runs: five fusion configurations and
+            the plain ViT on three seeds). The cpu profile trains them 240 steps, not 300, to keep the chapter
+            within its six-minute budget; the per-direction effects it asserts were measured at both lengths.
         threads: CPU threads for torch (None = torch's default).
     """
     name: str
@@ -48,7 +52,13 @@ class Profile:
     vit: str
     cnn: str
     vit_variants: tuple[str, ...] = ()
+    semiformer: str = "semiformer_mini_patch4"
+    ablation_steps: int | None = None
     threads: int | None = None
+
+    @property
+    def fusion_ablation_steps(self) -> int:
+        return self.ablation_steps or self.steps
 
     @property
     def warmup_steps(self) -> int:
@@ -65,12 +75,13 @@ PROFILES = {
                    labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",
                    vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",
                                  "vit_mini_patch7"),
-                   threads=2),
+                   semiformer="semiformer_tiny_patch4", ablation_steps=240, threads=2),
     "gpu": Profile(name="gpu", device="cuda", steps=1500, batch_size=128, lr=1e-3, weight_decay=0.05,
                    warmup_fraction=0.05, eval_every=250, eval_size=None, seeds=(0, 1, 2), sweep_seeds=(0, 1, 2),
                    labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",
                    vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",
-                                 "vit_mini_patch7", "vit_mini_patch2")),
+                                 "vit_mini_patch7", "vit_mini_patch2"),
+                   semiformer="semiformer_mini_patch4"),
 }
 
 

@@ -105,7 +105,8 @@ def test_every_profile_names_registered_models():
     from semiformer_lib.models import available_models
     from semiformer_lib.profiles import PROFILES
     for profile in PROFILES.values():
-        assert {profile.vit, profile.cnn, *profile.vit_variants} <= set(available_models()), profile.name
+        assert {profile.vit, profile.cnn, profile.semiformer, *profile.vit_variants} <= set(available_models()), \
+            profile.name
         assert profile.vit not in profile.vit_variants
 
 
@@ -132,3 +133,36 @@ def test_two_headed_models_train_on_the_mean_of_their_heads_losses():
     assert torch.allclose(classification_loss(model, x, y), expected, atol=1e-5)
     vit = create_model("vit_mini_patch4")
     assert torch.allclose(classification_loss(vit, x, y), torch.nn.functional.cross_entropy(vit(x), y))
+
+
+def test_model_specs_name_runs_and_pass_their_options(fashion_train, fashion_test):
+    from semiformer_lib.train import ModelSpec, sweep
+    config = TrainConfig(steps=3, warmup_steps=1, eval_every=None)
+    specs = [ModelSpec("no fusion", "semiformer_tiny_patch4", {"fusion": "none"}), "semiformer_tiny_patch4"]
+    runs = sweep(specs, fashion_train, eval_subset(fashion_test, 100), [4], [0], config, keep_models=True,
+                 progress=False)
+    assert [r.model_name for r in runs] == ["no fusion", "semiformer_tiny_patch4"]
+    assert runs[0].model.fusion == "none" and runs[1].model.fusion == "both"
+    assert runs[0].parameters < runs[1].parameters
+    with pytest.raises(ValueError, match="share a label"):
+        sweep([ModelSpec("same", "cnn_mini"), ModelSpec("same", "vit_mini_patch4")], fashion_train, fashion_test,
+              [4], [0], config, progress=False)
+
+
+def test_head_accuracies_agree_with_the_models_prediction(fashion_test):
+    from semiformer_lib.train import head_accuracies
+    torch.manual_seed(0)
+    model = create_model("semiformer_tiny_patch4").train()
+    test = eval_subset(fashion_test, 300)
+    heads = head_accuracies(model, test, batch_size=128)       # several batches, a ragged last one
+    assert set(heads) == {"conv", "transformer", "summed"}
+    assert heads["summed"] == pytest.approx(accuracy(model, test).item())
+    conv_only = (model.eval().forward_heads(to_inputs(test))[0].argmax(1) == test.labels).float().mean().item()
+    assert heads["conv"] == pytest.approx(conv_only) and model.training is False
+    with pytest.raises(TypeError, match="one head"):
+        head_accuracies(create_model("cnn_mini"), test)
+
+
+def to_inputs(dataset):
+    from semiformer_lib.data import to_model_input
+    return to_model_input(dataset.images, dataset.mean, dataset.std)

@@ -5,7 +5,10 @@ A chapter asks "how does model M do with N labels per class?" with one call::
     run = train_on_split("vit_mini_patch7", train, test, labels_per_class=40, seed=0, config=config)
     run.history.final_test_acc
 
-The seed fixes the split, the model's initialisation, the batches and the augmentation.
+The seed fixes the split, the model's initialisation, the batches and the augmentation. A model is a registered
+name or a :class:`ModelSpec` — a name with constructor options and a label of its own, for ablations::
+
+    sweep([ModelSpec("no fusion", "semiformer_tiny_patch4", {"fusion": "none"}), "semiformer_tiny_patch4"], ...)
 """
 from __future__ import annotations
 
@@ -19,6 +22,18 @@ from ..models import count_parameters, create_model
 from ..progress import tqdm
 from ..seeding import seed_everything
 from .supervised import History, TrainConfig, fit
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model built with ``options`` (passed to ``create_model``), reported under ``label``."""
+    label: str
+    name: str
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: "str | ModelSpec") -> "ModelSpec":
+        return model if isinstance(model, ModelSpec) else cls(model, model)
 
 
 @dataclass
@@ -38,31 +53,38 @@ class Run:
                 "test_acc": self.history.final_test_acc, "seconds": round(self.history.seconds, 1)}
 
 
-def train_on_split(model_name: str, train: ImageSet, test: ImageSet, labels_per_class: int | str, seed: int,
-                   config: TrainConfig, keep_model: bool = False, progress: bool = True,
+def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSet, labels_per_class: int | str,
+                   seed: int, config: TrainConfig, keep_model: bool = False, progress: bool = True,
                    **model_overrides) -> Run:
-    """Train ``model_name`` on the ``labels_per_class`` split of ``train`` (made with ``seed``); test on ``test``."""
+    """Train a model (a name or a :class:`ModelSpec`; ``model_overrides`` add constructor options) on the
+    ``labels_per_class`` split of ``train`` (made with ``seed``); test on ``test``. The run is named by the
+    spec's label."""
+    spec = ModelSpec.of(model_name)
     split = get_split(train, labels_per_class, seed)
     labeled = train.subset(split.labeled, name=f"{train.name}[{labels_per_class}/class]")
     seed_everything(seed)
     channels, size, _ = train.image_shape
-    model = create_model(model_name, img_size=size, in_chans=channels, num_classes=train.num_classes,
-                         **model_overrides)
+    model = create_model(spec.name, img_size=size, in_chans=channels, num_classes=train.num_classes,
+                         **(spec.options | model_overrides))
     history = fit(model, labeled, test, config, seed=seed, progress=progress,
-                  desc=f"{model_name} {labels_per_class}/class seed {seed}")
-    return Run(model_name, labels_per_class, seed, history, count_parameters(model),
+                  desc=f"{spec.label} {labels_per_class}/class seed {seed}")
+    return Run(spec.label, labels_per_class, seed, history, count_parameters(model),
                model if keep_model else None)
 
 
 def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: TrainConfig,
           keep_models: bool = False, progress: bool = True) -> list[Run]:
-    """Every combination of model × label budget × seed, with one progress bar over the runs (the runs' own
+    """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over the runs (the runs' own
     step bars stay off: one line per sweep keeps a notebook's output short)."""
-    jobs = [(m, n, s) for n in labels_per_class for s in seeds for m in model_names]
+    specs = [ModelSpec.of(m) for m in model_names]
+    labels = [spec.label for spec in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two models share a label in {labels}: their runs could not be told apart")
+    jobs = [(spec, n, s) for n in labels_per_class for s in seeds for spec in specs]
     runs = []
     bar = tqdm(jobs, desc="runs", disable=not progress, mininterval=1.0)
     for model_name, n, seed in bar:
-        bar.set_description(f"{model_name} {n}/class seed {seed}")
+        bar.set_description(f"{model_name.label} {n}/class seed {seed}")
         runs.append(train_on_split(model_name, train, test, n, seed, config, keep_model=keep_models,
                                    progress=False))
         bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}")

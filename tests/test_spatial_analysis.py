@@ -239,3 +239,39 @@ def test_linear_cka_known_answers():
     assert linear_cka(x[:, :8], x) == pytest.approx(linear_cka(x, x[:, :8]))  # symmetric, any widths
     with pytest.raises(ValueError, match="same inputs"):
         linear_cka(x, x[:10])
+
+
+def test_semiformer_transformer_branch_is_read_like_a_vit():
+    from semiformer_lib.analysis import branch_similarity, model_attention_distance, patch_grid, patch_pixels
+    torch.manual_seed(0)
+    model = create_model("semiformer_tiny_patch4")
+    assert patch_grid(model) == (7, 7) and patch_pixels(model) == 4
+    x = torch.randn(6, 1, 28, 28)
+    distance = model_attention_distance(model, x)
+    assert distance.shape == (3, 2)
+    assert ((distance > 0) & (distance < 28 * 2 ** 0.5)).all()
+    cka = branch_similarity(model, x)
+    assert len(cka) == 3 and all(0 <= c <= 1 + 1e-9 for c in cka)
+    with pytest.raises(TypeError, match="two-branch"):
+        branch_similarity(create_model("vit_mini_patch4"), x)
+    with pytest.raises(TypeError, match="token grid"):
+        patch_grid(create_model("cnn_mini"))
+
+
+def test_branch_similarity_sees_a_branch_copied_into_the_other():
+    from semiformer_lib.analysis import branch_similarity
+    torch.manual_seed(0)
+    model = create_model("semiformer_tiny_patch4", fusion="none")
+    x = torch.randn(32, 1, 28, 28)
+    independent = branch_similarity(model, x)[0]
+    # make block 1's patch tokens the conv map pooled to the grid: one branch holding exactly the other's features
+    original = model.forward_blocks
+
+    def copied_blocks(inputs):
+        blocks = original(inputs)
+        feature_map, tokens = blocks[0]
+        pooled = torch.nn.functional.adaptive_avg_pool2d(feature_map, model.grid).flatten(2).transpose(1, 2)
+        class_token = torch.zeros_like(pooled[:, :1])
+        return [(feature_map, torch.cat([class_token, pooled], dim=1)), *blocks[1:]]
+    model.forward_blocks = copied_blocks
+    assert branch_similarity(model, x)[0] == pytest.approx(1.0) and independent < 0.99

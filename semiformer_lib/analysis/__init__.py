@@ -4,18 +4,18 @@
 * :mod:`.features` — the last feature map and the pooled features of a ViT or a convnet, read the same way;
 * :mod:`.invariance` — shift robustness and patch-order sensitivity;
 * :mod:`.receptive_field` — effective receptive fields;
-* :mod:`.similarity` — linear CKA between representations.
+* :mod:`.similarity` — linear CKA between representations, and between a two-branch model's branches by depth.
 """
 from .attention import (attention_maps, attention_rollout, class_token_attention, mean_attention_distance,
-                        model_attention_distance, patch_centres, patch_embedding_filters, patch_grid,
+                        model_attention_distance, patch_centres, patch_embedding_filters, patch_grid, patch_pixels,
                         position_locality, position_similarity)
 from .features import is_vit, pooled_features, spatial_features
 from .invariance import SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness, shuffle_patches
 from .receptive_field import effective_receptive_field, erf_radius
-from .similarity import flatten_features, linear_cka
+from .similarity import branch_similarity, flatten_features, linear_cka
 
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
-           "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid",
+           "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
            "position_locality", "position_similarity", "is_vit", "pooled_features", "spatial_features",
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness", "shuffle_patches",
-           "effective_receptive_field", "erf_radius", "flatten_features", "linear_cka"]
+           "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]

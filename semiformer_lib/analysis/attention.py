@@ -90,10 +90,9 @@ def mean_attention_distance(maps: torch.Tensor, grid: tuple[int, int], patch_siz
 
 
 def model_attention_distance(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """:func:`mean_attention_distance` of a timm ViT on a batch of model inputs: ``[depth, heads]``."""
-    patch = model.patch_embed.patch_size
-    patch = patch[0] if isinstance(patch, (tuple, list)) else patch
-    return mean_attention_distance(attention_maps(model, inputs), patch_grid(model), patch,
+    """:func:`mean_attention_distance` of a timm ViT, or a Semiformer's transformer branch, on a batch of model
+    inputs: ``[depth, heads]``."""
+    return mean_attention_distance(attention_maps(model, inputs), patch_grid(model), patch_pixels(model),
                                    getattr(model, "num_prefix_tokens", 1))
 
 
@@ -117,8 +116,20 @@ def class_token_attention(maps: torch.Tensor, grid: tuple[int, int], layer: int 
 
 
 def patch_grid(model: nn.Module) -> tuple[int, int]:
-    """``(gh, gw)``: the token grid of a timm ViT."""
-    return tuple(model.patch_embed.grid_size)
+    """``(gh, gw)``: the token grid of a timm ViT (``patch_embed.grid_size``) or a Semiformer (``grid``)."""
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None) or getattr(model, "grid", None)
+    if grid is None:
+        raise TypeError(f"{type(model).__name__} has no token grid (neither patch_embed.grid_size nor grid)")
+    return tuple(grid)
+
+
+def patch_pixels(model: nn.Module) -> int:
+    """Side in input pixels of the image patch one token stands for (timm's ``patch_embed.patch_size`` or a
+    Semiformer's ``patch_size``)."""
+    patch = getattr(getattr(model, "patch_embed", None), "patch_size", None) or getattr(model, "patch_size", None)
+    if patch is None:
+        raise TypeError(f"{type(model).__name__} has no patch size (neither patch_embed.patch_size nor patch_size)")
+    return patch[0] if isinstance(patch, (tuple, list)) else patch
 
 
 def position_similarity(model: nn.Module) -> torch.Tensor:

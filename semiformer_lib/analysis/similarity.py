@@ -8,10 +8,17 @@ both centred over the inputs,
 1 when one is an orthogonal transform and isotropic scaling of the other, near 0 for unrelated features. A conv
 map ``[n, C, H, W]`` or token set ``[n, T, D]`` is flattened per input first (:func:`flatten_features`), or pooled
 by the caller to compare what a branch holds globally.
+
+:func:`branch_similarity` applies it to a two-branch model block by block (chapter 3): after block ``l`` the conv
+map ``[n, C_l, H_l, W_l]`` is average-pooled to the token grid, ``[n, C_l, gh, gw]``, and compared with the patch
+tokens ``[n, gh·gw, D]`` (class token dropped), both flattened per image: the two branches' descriptions of the
+same image regions.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 def flatten_features(features: torch.Tensor) -> torch.Tensor:
@@ -32,3 +39,21 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     self_x = torch.linalg.matrix_norm(x @ x.T if x.shape[1] > x.shape[0] else x.T @ x)
     self_y = torch.linalg.matrix_norm(y @ y.T if y.shape[1] > y.shape[0] else y.T @ y)
     return (cross / (self_x * self_y).clamp(min=1e-300)).item()
+
+
+@torch.inference_mode()
+def branch_similarity(model: nn.Module, inputs: torch.Tensor) -> list[float]:
+    """Linear CKA between the conv map (pooled to the token grid) and the patch tokens after every block of a
+    two-branch model with ``forward_blocks`` and ``grid`` (a Semiformer), on a batch of model inputs: one value
+    per block, first to last (eval mode)."""
+    if not hasattr(model, "forward_blocks"):
+        raise TypeError(f"{type(model).__name__} has no forward_blocks: branch_similarity needs a two-branch model")
+    was_training = model.training
+    model.eval()
+    try:
+        blocks = model.forward_blocks(inputs)
+    finally:
+        model.train(was_training)
+    grid, prefix = tuple(model.grid), getattr(model, "num_prefix_tokens", 1)
+    return [linear_cka(F.adaptive_avg_pool2d(feature_map.float(), grid), tokens[:, prefix:].float())
+            for feature_map, tokens in blocks]

@@ -204,9 +204,11 @@ def plot_attention_distance(distances: dict, reference: float | None = None,
     entry (label → ``[depth, heads]`` pixels). ``reference``: the distance of uniform attention (dashed)."""
     fig, ax = plt.subplots(figsize=(8.0, 3.8))
     markers, lines = ["o", "s", "^", "D", "v"], ["-", "--", ":", "-."]
+    deepest = 0
     for index, (label, distance) in enumerate(distances.items()):
         distance = torch.as_tensor(distance).float().cpu()
         depth, heads = distance.shape
+        deepest = max(deepest, depth)
         color = model_color(label)               # labels start with the model name; same family: same colour
         offset = (index - (len(distances) - 1) / 2) * 0.12
         blocks = np.arange(1, depth + 1) + offset
@@ -217,7 +219,7 @@ def plot_attention_distance(distances: dict, reference: float | None = None,
                 marker=markers[index % len(markers)], ms=0.1, label=label)
     if reference is not None:
         ax.axhline(reference, color="black", ls="--", lw=0.8, alpha=0.7, label="uniform attention")
-    ax.set_xticks(range(1, depth + 1))
+    ax.set_xticks(range(1, deepest + 1))          # models of different depths share the axis
     ax.set_xlabel("block")
     ax.set_ylabel("mean attention distance (pixels)")
     ax.set_ylim(bottom=0)
@@ -347,4 +349,95 @@ def plot_fusion_block(trace: dict, title: str = "One Semiformer block, with the 
     ax.text(3.55, 2.72, "+", fontsize=12, fontweight="bold")
     ax.text(0.1, 3.35, "shapes per image (batch dimension dropped)", fontsize=7, color="#555555")
     ax.set_title(title, fontsize=10)
+    return _finish(fig)
+
+
+PART_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fusion": PALETTE["semiformer"],
+               "summed": PALETTE["semiformer"]}
+
+
+def plot_budget(budgets: dict, title: str = "Where the parameters and the compute go"):
+    """Stacked horizontal bars, one per model, split into the parts of a Semiformer: ``budgets`` maps a model
+    label to ``{"parameters": {part: count}, "MACs": {part: count}}`` (parts as in ``parameter_groups``)."""
+    measures = list(next(iter(budgets.values())))
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.6 * len(measures), 0.55 * len(budgets) + 1.4),
+                             sharey=True, squeeze=False)
+    labels = list(budgets)
+    for ax, measure in zip(axes[0], measures):
+        for y, label in enumerate(labels):
+            parts = budgets[label][measure]
+            total, left = sum(parts.values()), 0.0
+            for part, count in parts.items():
+                share = count / total
+                ax.barh(y, share, left=left, color=PART_COLORS[part], alpha=0.85,
+                        label=part if y == 0 else None)
+                if share >= 0.08:
+                    ax.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize=8)
+                left += share
+            scale, unit = (1e9, "G") if total >= 1e9 else (1e6, "M")
+            ax.text(1.01, y, f"{total / scale:.2f} {unit}", va="center", fontsize=8)
+        ax.set_xlim(0, 1.18)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "25%", "50%", "75%", "100%"])
+        ax.set_title(f"{measure} (share; total at right)", fontsize=9)
+        ax.grid(axis="y", visible=False)
+    axes[0][0].set_yticks(range(len(labels)), labels)
+    axes[0][0].invert_yaxis()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))        # leave the bottom strip to the legend
+    plt.close(fig)
+    return fig
+
+
+def plot_head_accuracy(results: dict, references: dict | None = None,
+                       title: str = "Test accuracy of each head and of their sum"):
+    """Grouped bars: for each model (``results``: label → ``{"conv": [...], "transformer": [...],
+    "summed": [...]}``, one value per seed, in [0, 1]) the mean accuracy of each head, seeds as dots.
+    ``references`` (label → mean accuracy) are drawn as dashed horizontal lines, e.g. the plain ViT and CNN."""
+    labels = list(results)
+    heads = list(next(iter(results.values())))
+    width = 0.8 / len(heads)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.35 * len(labels) + 1.5) + 2.2, 3.9))
+    lowest = 100.0
+    for h, head in enumerate(heads):
+        for x, label in enumerate(labels):
+            values = [100 * v for v in results[label][head]]
+            lowest = min(lowest, *values)
+            position = x + (h - (len(heads) - 1) / 2) * width
+            ax.bar(position, np.mean(values), width, color=PART_COLORS.get(head, PALETTE["other"]), alpha=0.85,
+                   label=f"{head} head" if head != "summed" and x == 0 else ("summed logits" if x == 0 else None))
+            ax.scatter([position] * len(values), values, color="black", s=8, zorder=3)
+    for name, value in (references or {}).items():
+        ax.axhline(100 * value, color=model_color(name), ls="--", lw=1.2, label=name)
+        lowest = min(lowest, 100 * value)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8.5)
+    ax.set_ylim(max(0, lowest - 8), None)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(axis="x", visible=False)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig)
+
+
+def plot_branch_similarity(similarities: dict, title: str = "CKA between the branches, block by block"):
+    """CKA between the conv and the transformer branch after every block: ``similarities`` maps a model label to
+    a list of per-seed lists (one value per block); the mean is a line, the seeds are dots."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    styles = ["o-", "s--", "^-.", "d:"]
+    lowest = 1.0
+    for i, (label, per_seed) in enumerate(similarities.items()):
+        values = np.asarray(per_seed, dtype=float)          # [seeds, blocks]
+        lowest = min(lowest, values.min())
+        blocks = np.arange(1, values.shape[1] + 1)
+        color = PALETTE["semiformer"] if i == 0 else [PALETTE["other"], PALETTE["prior"], PALETTE["cnn"]][(i - 1) % 3]
+        ax.plot(blocks, values.mean(axis=0), styles[i % len(styles)], color=color, label=label)
+        for row in values:
+            ax.scatter(blocks, row, color=color, alpha=0.35, s=12)
+    ax.set_xticks(blocks)
+    ax.set_xlabel("block")
+    ax.set_ylabel("linear CKA (conv map vs patch tokens)")
+    ax.set_ylim(max(0.0, lowest - 0.1), 1.0)       # zoom on the range the values span
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return _finish(fig)

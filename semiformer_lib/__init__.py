@@ -1,8 +1,8 @@
 """semiformer_lib — the library behind the Semiformer book (Weng et al., "Semi-Supervised Vision Transformers",
 ECCV 2022).
 
-The packages follow the book's story: ``data`` → ``models`` → ``train`` → ``analysis`` → ``viz``
-(``ssl`` arrives with chapter 4). ``profiles`` sizes every experiment; ``claims`` checks a chapter's statements.
+The packages follow the book's story: ``data`` → ``models`` → ``train`` → ``ssl`` (the semi-supervised engine of
+chapter 4) → ``analysis`` → ``viz``. ``profiles`` sizes every experiment; ``claims`` checks a chapter's statements.
 """
 import warnings
 

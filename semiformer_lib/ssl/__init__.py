@@ -1,0 +1,15 @@
+"""Semi-supervised learning (chapter 4): the strong augmentation, the pseudo-labeling objective and the EMA teacher.
+
+* :mod:`.augment` — RandAugment with per-sample operations and magnitudes, plus Cutout, batched on the device;
+* :mod:`.objective` — ``L = L_x + λ·L_u`` with confidence-thresholded pseudo-labels from a chosen teacher;
+* :mod:`.ema` — the exponential moving average of the weights;
+* :mod:`.engine` — the semi-supervised training loop, with per-step diagnostics (mask rate, pseudo-label accuracy).
+"""
+from .augment import strong_augment, strong_ops
+from .ema import ema_model
+from .engine import SemiConfig, SemiHistory, fit_semi_supervised
+from .objective import (TEACHERS, Objective, PseudoLabels, pseudo_label, semi_supervised_objective, supervised_loss,
+                        teacher_logits, unsupervised_loss)
+
+__all__ = ["strong_augment", "strong_ops", "ema_model", "SemiConfig", "SemiHistory", "fit_semi_supervised", "TEACHERS", "Objective", "PseudoLabels", "pseudo_label",
+           "semi_supervised_objective", "supervised_loss", "teacher_logits", "unsupervised_loss"]

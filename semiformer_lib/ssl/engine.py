@@ -1,0 +1,220 @@
+"""The semi-supervised training loop (Semiformer Sec. 3.2 and 4.1; FixMatch), top to bottom in one function.
+
+``fit_semi_supervised`` trains any classifier — a Semiformer (two heads) or a single ViT / CNN — on a few labeled
+images and many unlabeled ones:
+
+    for step in 1..steps:
+        x, y   = B labeled images, weak view α(x)                        # [B, C, H, W], [B]
+        if step ≤ supervised_steps:  L = L_x                            # the paper's supervised warm-up
+        else:
+            u   = μB unlabeled images                                    # [μB, C, H, W]
+            t   = teacher(α(u)) in eval mode, no gradient                # conv head | transformer | fused | EMA
+            ŷ,m = argmax softmax(t), 1[max ≥ τ]
+            L   = L_x(α(x)) + λ · L_u(𝒜(u); ŷ, m)                        # one forward for α(x) and 𝒜(u)
+        AdamW step; warm-up + cosine learning rate; EMA update
+        every eval_every steps: accuracy of the model (each head) and of its EMA on the test set
+
+Diagnostics are kept as data, per step, on the device (no host sync until an evaluation): the mask rate, the
+accuracy of the pseudo-labels against the unlabeled images' true labels (all of them, and the confident ones),
+the loss terms; per-class mask rates are accumulated between evaluations. The true labels of the unlabeled images
+are read for these diagnostics only — never by the loss.
+
+The same function runs the baselines: ``unlabeled_weight=0`` (or no unlabeled set) is supervised training with
+the same recipe; a one-headed model with ``teacher="fused"`` and ``threshold=0.95`` is FixMatch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..data import ImageSet, to_model_input, weak_augment
+from ..progress import tqdm
+from ..seeding import make_generator
+from ..train.evaluate import accuracy, head_accuracies
+from ..train.precision import autocast
+from ..train.schedule import warmup_cosine
+from .augment import strong_augment
+from .ema import ema_model
+from .objective import TEACHERS, pseudo_label, supervised_loss, teacher_logits, unsupervised_loss
+
+
+@dataclass(frozen=True)
+class SemiConfig:
+    """Hyper-parameters of :func:`fit_semi_supervised`; checked on creation, before any compute.
+
+    ``unlabeled_ratio`` is FixMatch's μ: unlabeled images per labeled one in a step (so the labeled fraction of the
+    batch is 1 / (1 + μ)). ``supervised_steps`` is the warm-up on labels alone before pseudo-labels start.
+    """
+    steps: int = 300
+    batch_size: int = 64
+    unlabeled_ratio: int = 7
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 30
+    supervised_steps: int = 0
+    teacher: str = "conv"
+    threshold: float = 0.7
+    unlabeled_weight: float = 4.0
+    soft_targets: bool = False
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.999
+    eval_every: int | None = 50
+    strong_ops: int = 2
+    cutout: float = 0.5
+
+    def __post_init__(self):
+        checks = [("steps", self.steps >= 1, "≥ 1"), ("batch_size", self.batch_size >= 1, "≥ 1"),
+                  ("unlabeled_ratio", self.unlabeled_ratio >= 1, "≥ 1"), ("lr", self.lr > 0, "> 0"),
+                  ("weight_decay", self.weight_decay >= 0, "≥ 0"),
+                  ("warmup_steps", 0 <= self.warmup_steps <= self.steps, f"in [0, steps={self.steps}]"),
+                  ("supervised_steps", 0 <= self.supervised_steps <= self.steps, f"in [0, steps={self.steps}]"),
+                  ("teacher", self.teacher in TEACHERS, f"one of {TEACHERS}"),
+                  ("threshold", 0 <= self.threshold <= 1, "in [0, 1]"),
+                  ("unlabeled_weight", self.unlabeled_weight >= 0, "≥ 0"),
+                  ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+                  ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+                  ("eval_every", self.eval_every is None or self.eval_every >= 1, "≥ 1 or None"),
+                  ("strong_ops", self.strong_ops >= 0, "≥ 0"), ("cutout", 0 <= self.cutout < 1, "in [0, 1)")]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"SemiConfig.{name} must be {rule}, got {getattr(self, name)!r}")
+
+    @property
+    def labeled_fraction(self) -> float:
+        return 1 / (1 + self.unlabeled_ratio)
+
+
+@dataclass
+class SemiHistory:
+    """What a semi-supervised run measured, as plain data.
+
+    Per step (index ``i`` ↔ step ``i + 1``): ``mask_rate``, ``pseudo_acc`` (all pseudo-labels),
+    ``confident_acc`` (the confident ones; NaN when none), ``labeled_loss``, ``unlabeled_loss`` (NaN during the
+    supervised warm-up). Per evaluation (indexed like ``step``): test accuracy of the model (``test_acc``), of each
+    head (``head_acc``: dicts, empty for a one-headed model), of the EMA model (``ema_acc``), and the per-class
+    mask rate since the previous evaluation (``class_mask_rate``: lists of ``num_classes``).
+    """
+    mask_rate: list[float] = field(default_factory=list)
+    pseudo_acc: list[float] = field(default_factory=list)
+    confident_acc: list[float] = field(default_factory=list)
+    labeled_loss: list[float] = field(default_factory=list)
+    unlabeled_loss: list[float] = field(default_factory=list)
+    step: list[int] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    head_acc: list[dict] = field(default_factory=list)
+    ema_acc: list[float] = field(default_factory=list)
+    class_mask_rate: list[list[float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final_test_acc(self) -> float:
+        return self.test_acc[-1]
+
+    @property
+    def final_ema_acc(self) -> float:
+        return self.ema_acc[-1]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _heads(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The model's head logits: ``(conv, transformer)`` for a two-headed model, ``(logits,)`` otherwise."""
+    return tuple(model.forward_heads(inputs)) if hasattr(model, "forward_heads") else (model(inputs),)
+
+
+def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
+                        config: SemiConfig = SemiConfig(), seed: int = 0, progress: bool = True,
+                        desc: str = "semi-supervised") -> SemiHistory:
+    """Train ``model`` with pseudo-labels on ``unlabeled`` (see the module docstring); returns the history.
+
+    ``unlabeled`` may be None (or ``config.unlabeled_weight`` 0): then only the labeled term is trained, with the
+    same recipe — the supervised baseline. Model initialisation is the caller's (seed before creating it).
+    """
+    sets = [s for s in (labeled, unlabeled, test) if s is not None]
+    if len({s.device for s in sets}) != 1:
+        raise ValueError(f"labeled, unlabeled and test sets must be on one device, got {[str(s.device) for s in sets]}")
+    if len({s.image_shape for s in sets}) != 1:
+        raise ValueError(f"image shapes differ: {[s.image_shape for s in sets]}")
+    semi = unlabeled is not None and config.unlabeled_weight > 0
+    if semi and config.teacher in ("conv", "transformer") and not hasattr(model, "forward_heads"):
+        raise ValueError(f"teacher={config.teacher!r} needs a two-headed model; {type(model).__name__} has one head "
+                         "(use teacher='fused' or 'ema')")
+    device = labeled.device
+    model.to(device).train()
+    averaged = ema_model(model, config.ema_decay).eval()       # the EMA teacher predicts with running BN statistics
+    generator = make_generator(seed, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type == "cuda")
+    scheduler = warmup_cosine(optimizer, config.steps, config.warmup_steps)
+    num_classes = labeled.num_classes
+    # per-step diagnostics: [steps, 5] = mask rate, pseudo acc, confident acc, L_x, L_u
+    per_step = torch.full((config.steps, 5), float("nan"), device=device)
+    class_seen = torch.zeros(num_classes, device=device)
+    class_masked = torch.zeros(num_classes, device=device)
+    history = SemiHistory()
+    unlabeled_batch = config.batch_size * config.unlabeled_ratio
+    started = time.perf_counter()
+    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, disable=not progress, mininterval=1.0)
+    for step in bar:
+        index = torch.randint(0, len(labeled), (config.batch_size,), device=device, generator=generator)
+        labels = labeled.labels[index]
+        weak_x = to_model_input(weak_augment(labeled.images[index], generator), labeled.mean, labeled.std)
+        if semi and step > config.supervised_steps:
+            u_index = torch.randint(0, len(unlabeled), (unlabeled_batch,), device=device, generator=generator)
+            u_images = unlabeled.images[u_index]                                          # [μB, C, H, W] uint8
+            weak_u = to_model_input(weak_augment(u_images, generator), labeled.mean, labeled.std)
+            strong_u = to_model_input(strong_augment(u_images, generator, config.strong_ops, config.cutout),
+                                      labeled.mean, labeled.std)
+            with torch.no_grad(), autocast(device):
+                ema_logits = averaged(weak_u) if config.teacher == "ema" else None
+                model.eval()                                   # the official engine predicts pseudo-labels in eval mode
+                weak_heads = _heads(model, weak_u)
+                model.train()
+                pseudo = pseudo_label(teacher_logits(weak_heads, config.teacher, ema_logits), config.threshold,
+                                      config.soft_targets)
+            with autocast(device):
+                heads = _heads(model, torch.cat([weak_x, strong_u]))                     # one forward, [B + μB, K]
+                labeled_loss = supervised_loss(tuple(h[:config.batch_size] for h in heads), labels,
+                                               config.label_smoothing)
+                unlabeled_loss = unsupervised_loss(tuple(h[config.batch_size:] for h in heads), pseudo)
+                loss = labeled_loss + config.unlabeled_weight * unlabeled_loss
+            truth = unlabeled.labels[u_index]
+            correct = (pseudo.predicted == truth).float()
+            confident = (correct * pseudo.mask).sum() / pseudo.mask.sum()                # NaN when none passed
+            per_step[step - 1] = torch.stack([pseudo.mask_rate, correct.mean(), confident,
+                                              labeled_loss.detach(), unlabeled_loss.detach()])
+            class_seen += torch.bincount(truth, minlength=num_classes)
+            class_masked += torch.bincount(truth, weights=pseudo.mask, minlength=num_classes)
+        else:
+            with autocast(device):
+                loss = supervised_loss(_heads(model, weak_x), labels, config.label_smoothing)
+            per_step[step - 1, 3] = loss.detach()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        averaged.update_parameters(model)
+        if step == config.steps or (config.eval_every and step % config.eval_every == 0):
+            history.step.append(step)
+            if hasattr(model, "forward_heads"):
+                heads_now = head_accuracies(model, test)
+                history.head_acc.append(heads_now)
+                history.test_acc.append(heads_now["summed"])
+            else:
+                history.head_acc.append({})
+                history.test_acc.append(accuracy(model, test).item())
+            history.ema_acc.append(accuracy(averaged.module, test).item())
+            rate = torch.where(class_seen > 0, class_masked / class_seen.clamp(min=1), float("nan"))
+            history.class_mask_rate.append(rate.tolist())
+            class_seen.zero_()
+            class_masked.zero_()
+            bar.set_postfix(test=f"{history.test_acc[-1]:.1%}", ema=f"{history.ema_acc[-1]:.1%}")
+    columns = per_step.T.tolist()                                                      # one host sync at the end
+    (history.mask_rate, history.pseudo_acc, history.confident_acc, history.labeled_loss,
+     history.unlabeled_loss) = columns
+    history.seconds = time.perf_counter() - started
+    return history

@@ -144,19 +144,24 @@ def test_strong_augment_refuses_bad_input():
 
 # --- EMA ----------------------------------------------------------------------------------------------------
 
-def test_ema_follows_the_update_rule():
+def test_ema_follows_the_update_rule_with_its_warm_up():
     from semiformer_lib.models import create_model
     torch.manual_seed(0)
     model = create_model("cnn_mini")
     averaged = ema_model(model, decay=0.9)
-    averaged.update_parameters(model)                                   # first update: a copy
-    before = [p.detach().clone() for p in averaged.module.parameters()]
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(1.0)
-    averaged.update_parameters(model)
-    for old, new, live in zip(before, averaged.module.parameters(), model.parameters()):
-        assert torch.allclose(new, 0.9 * old + 0.1 * live, atol=1e-6)
-    assert not any(p.requires_grad for p in averaged.parameters())
+    averaged.update(model, step=1)                                       # first update: a copy
+    assert all(torch.equal(a, b) for a, b in zip(averaged.module.parameters(), model.parameters()))
+    for step in (2, 50):
+        before = [p.detach().clone() for p in averaged.module.parameters()]
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(1.0)
+        averaged.update(model, step=step)
+        decay = min(0.9, 1 - (1 + (step - 1)) ** (-2 / 3))                # warm-up: small decay early on
+        assert averaged.get_decay(step) == pytest.approx(decay)
+        for old, new, live in zip(before, averaged.module.parameters(), model.parameters()):
+            assert torch.allclose(new, decay * old + (1 - decay) * live, atol=1e-5)
+    assert averaged.get_decay(50) == 0.9 and not averaged.module.training
+    assert not any(p.requires_grad for p in averaged.module.parameters())
     with pytest.raises(ValueError, match="decay"):
         ema_model(model, decay=1.0)

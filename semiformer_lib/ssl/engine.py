@@ -145,7 +145,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
                          "(use teacher='fused' or 'ema')")
     device = labeled.device
     model.to(device).train()
-    averaged = ema_model(model, config.ema_decay).eval()       # the EMA teacher predicts with running BN statistics
+    averaged = ema_model(model, config.ema_decay)                 # eval mode: predicts with running BN statistics
     generator = make_generator(seed, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
@@ -170,7 +170,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
             strong_u = to_model_input(strong_augment(u_images, generator, config.strong_ops, config.cutout),
                                       labeled.mean, labeled.std)
             with torch.no_grad(), autocast(device):
-                ema_logits = averaged(weak_u) if config.teacher == "ema" else None
+                ema_logits = averaged.module(weak_u) if config.teacher == "ema" else None
                 model.eval()                                   # the official engine predicts pseudo-labels in eval mode
                 weak_heads = _heads(model, weak_u)
                 model.train()
@@ -197,7 +197,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
         loss.backward()
         optimizer.step()
         scheduler.step()
-        averaged.update_parameters(model)
+        averaged.update(model, step=step)
         if step == config.steps or (config.eval_every and step % config.eval_every == 0):
             history.step.append(step)
             if hasattr(model, "forward_heads"):

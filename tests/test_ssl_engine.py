@@ -82,3 +82,12 @@ def test_fixmatch_with_one_head_uses_its_own_prediction(fashion_train, fashion_t
     history = run("cnn_mini", labeled, unlabeled, test, fixmatch)
     semi = history.mask_rate[SHORT.supervised_steps:]
     assert all(0 <= v <= 1 for v in semi) and len(history.ema_acc) == 2
+
+
+def test_ema_teacher_pseudo_labels_from_the_averaged_model(fashion_train, fashion_test):
+    labeled, unlabeled, test = low_label_sets(fashion_train, fashion_test)
+    config = dataclasses.replace(SHORT, teacher="ema", threshold=0.0)
+    history = run("semiformer_tiny_patch4", labeled, unlabeled, test, config)
+    assert all(v == 1.0 for v in history.mask_rate[SHORT.supervised_steps:])
+    live = run("semiformer_tiny_patch4", labeled, unlabeled, test, dataclasses.replace(SHORT, teacher="fused"))
+    assert history.pseudo_acc[SHORT.supervised_steps:] != live.pseudo_acc[SHORT.supervised_steps:]

@@ -36,6 +36,7 @@ from ..seeding import make_generator
 from ..train.evaluate import accuracy, head_accuracies
 from ..train.precision import autocast
 from ..train.schedule import warmup_cosine
+from ..train.supervised import head_logits
 from .augment import strong_augment
 from .ema import ema_model
 from .objective import TEACHERS, pseudo_label, supervised_loss, teacher_logits, unsupervised_loss
@@ -121,11 +122,6 @@ class SemiHistory:
         return asdict(self)
 
 
-def _heads(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The model's head logits: ``(conv, transformer)`` for a two-headed model, ``(logits,)`` otherwise."""
-    return tuple(model.forward_heads(inputs)) if hasattr(model, "forward_heads") else (model(inputs),)
-
-
 def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
                         config: SemiConfig = SemiConfig(), seed: int = 0, progress: bool = True,
                         desc: str = "semi-supervised") -> SemiHistory:
@@ -170,14 +166,16 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
             strong_u = to_model_input(strong_augment(u_images, generator, config.strong_ops, config.cutout),
                                       labeled.mean, labeled.std)
             with torch.no_grad(), autocast(device):
-                ema_logits = averaged.module(weak_u) if config.teacher == "ema" else None
-                model.eval()                                   # the official engine predicts pseudo-labels in eval mode
-                weak_heads = _heads(model, weak_u)
-                model.train()
+                if config.teacher == "ema":
+                    weak_heads, ema_logits = (), averaged.module(weak_u)
+                else:
+                    model.eval()                               # the official engine predicts pseudo-labels in eval mode
+                    weak_heads, ema_logits = head_logits(model, weak_u), None
+                    model.train()
                 pseudo = pseudo_label(teacher_logits(weak_heads, config.teacher, ema_logits), config.threshold,
                                       config.soft_targets)
             with autocast(device):
-                heads = _heads(model, torch.cat([weak_x, strong_u]))                     # one forward, [B + μB, K]
+                heads = head_logits(model, torch.cat([weak_x, strong_u]))                  # one forward, [B + μB, K]
                 labeled_loss = supervised_loss(tuple(h[:config.batch_size] for h in heads), labels,
                                                config.label_smoothing)
                 unlabeled_loss = unsupervised_loss(tuple(h[config.batch_size:] for h in heads), pseudo)
@@ -191,7 +189,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
             class_masked += torch.bincount(truth, weights=pseudo.mask, minlength=num_classes)
         else:
             with autocast(device):
-                loss = supervised_loss(_heads(model, weak_x), labels, config.label_smoothing)
+                loss = supervised_loss(head_logits(model, weak_x), labels, config.label_smoothing)
             per_step[step - 1, 3] = loss.detach()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

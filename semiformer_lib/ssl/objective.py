@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..train.supervised import heads_cross_entropy
+
 TEACHERS = ("conv", "transformer", "fused", "ema")
 
 
@@ -82,8 +84,8 @@ def pseudo_label(logits: torch.Tensor, threshold: float = 0.7, soft: bool = Fals
 
 
 def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """``L_x``: cross-entropy of every head against the labels, averaged over heads."""
-    return torch.stack([F.cross_entropy(h.float(), labels, label_smoothing=label_smoothing) for h in heads]).mean()
+    """``L_x``: cross-entropy of every head against the labels, averaged over heads — the supervised loop's loss."""
+    return heads_cross_entropy(heads, labels, label_smoothing)
 
 
 def unsupervised_loss(heads: tuple[torch.Tensor, ...], pseudo: PseudoLabels) -> torch.Tensor:

@@ -86,16 +86,25 @@ class History:
         return asdict(self)
 
 
+def head_logits(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The logits of every head, each ``[B, num_classes]``: ``(conv, transformer)`` for a two-headed model (one
+    with ``forward_heads``, e.g. Semiformer), ``(logits,)`` for any other classifier."""
+    return tuple(model.forward_heads(inputs)) if hasattr(model, "forward_heads") else (model(inputs),)
+
+
+def heads_cross_entropy(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
+                        label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of every head against ``labels``, averaged over the heads (the paper's labeled loss)."""
+    return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+               for logits in heads) / len(heads)
+
+
 def classification_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
                         label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of ``model`` on a batch. A two-headed model (one with ``forward_heads``, e.g. Semiformer) is
-    trained as the paper trains it: each head gets its own cross-entropy and the loss is their mean; its
-    prediction at test time is still ``model(x)``, the sum of the heads' logits."""
-    if hasattr(model, "forward_heads"):
-        heads = model.forward_heads(inputs)                                       # each [B, num_classes]
-        return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-                   for logits in heads) / len(heads)
-    return F.cross_entropy(model(inputs).float(), labels, label_smoothing=label_smoothing)
+    """Cross-entropy of ``model`` on a batch. A two-headed model (e.g. Semiformer) is trained as the paper trains
+    it: each head gets its own cross-entropy and the loss is their mean; its prediction at test time is still
+    ``model(x)``, the sum of the heads' logits."""
+    return heads_cross_entropy(head_logits(model, inputs), labels, label_smoothing)
 
 
 def fit(model: nn.Module, labeled: ImageSet, test: ImageSet, config: TrainConfig = TrainConfig(), seed: int = 0,

@@ -36,6 +36,7 @@ from ..seeding import make_generator
 from ..train.evaluate import accuracy, head_accuracies
 from ..train.precision import autocast
 from ..train.schedule import warmup_cosine
+from ..analysis.pseudo_labels import teacher_predictions
 from ..train.supervised import head_logits
 from .augment import strong_augment
 from .ema import ema_model
@@ -65,12 +66,16 @@ class SemiConfig:
     eval_every: int | None = 50
     strong_ops: int = 2
     cutout: float = 0.5
+    probe_size: int = 1000
+    schedule_start: int = 0
+    schedule_steps: int | None = None
 
     def __post_init__(self):
         checks = [("steps", self.steps >= 1, "≥ 1"), ("batch_size", self.batch_size >= 1, "≥ 1"),
                   ("unlabeled_ratio", self.unlabeled_ratio >= 1, "≥ 1"), ("lr", self.lr > 0, "> 0"),
                   ("weight_decay", self.weight_decay >= 0, "≥ 0"),
-                  ("warmup_steps", 0 <= self.warmup_steps <= self.steps, f"in [0, steps={self.steps}]"),
+                  ("warmup_steps", 0 <= self.warmup_steps <= (self.schedule_steps or self.steps),
+                   f"in [0, steps={self.schedule_steps or self.steps}]"),
                   ("supervised_steps", 0 <= self.supervised_steps <= self.steps, f"in [0, steps={self.steps}]"),
                   ("teacher", self.teacher in TEACHERS, f"one of {TEACHERS}"),
                   ("threshold", 0 <= self.threshold <= 1, "in [0, 1]"),
@@ -78,7 +83,11 @@ class SemiConfig:
                   ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
                   ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
                   ("eval_every", self.eval_every is None or self.eval_every >= 1, "≥ 1 or None"),
-                  ("strong_ops", self.strong_ops >= 0, "≥ 0"), ("cutout", 0 <= self.cutout < 1, "in [0, 1)")]
+                  ("strong_ops", self.strong_ops >= 0, "≥ 0"), ("cutout", 0 <= self.cutout < 1, "in [0, 1)"),
+                  ("probe_size", self.probe_size >= 0, "≥ 0"),
+                  ("schedule_start", self.schedule_start >= 0, "≥ 0"),
+                  ("schedule_steps", self.schedule_steps is None or self.schedule_steps >= self.schedule_start + self.steps,
+                   f"≥ schedule_start + steps = {self.schedule_start + self.steps} (or None)")]
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"SemiConfig.{name} must be {rule}, got {getattr(self, name)!r}")
@@ -97,6 +106,11 @@ class SemiHistory:
     supervised warm-up). Per evaluation (indexed like ``step``): test accuracy of the model (``test_acc``), of each
     head (``head_acc``: dicts, empty for a one-headed model), of the EMA model (``ema_acc``), and the per-class
     mask rate since the previous evaluation (``class_mask_rate``: lists of ``num_classes``).
+
+    Teacher probe (``config.probe_size`` unlabeled images, un-augmented): at each evaluation (``probe_step``) every available
+    teacher's confidence and argmax, ``probe_confidence[teacher]`` and ``probe_predicted[teacher]`` ``[evals, N]``
+    (CPU tensors), and the images' true labels ``probe_labels`` ``[N]`` — read by
+    :func:`semiformer_lib.analysis.threshold_tradeoff` at any threshold after the run.
     """
     mask_rate: list[float] = field(default_factory=list)
     pseudo_acc: list[float] = field(default_factory=list)
@@ -108,6 +122,10 @@ class SemiHistory:
     head_acc: list[dict] = field(default_factory=list)
     ema_acc: list[float] = field(default_factory=list)
     class_mask_rate: list[list[float]] = field(default_factory=list)
+    probe_confidence: dict[str, torch.Tensor] = field(default_factory=dict)
+    probe_predicted: dict[str, torch.Tensor] = field(default_factory=dict)
+    probe_labels: torch.Tensor | None = None
+    probe_step: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -120,6 +138,20 @@ class SemiHistory:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def after(self, earlier: "SemiHistory") -> "SemiHistory":
+        """This run's history continued from ``earlier``'s (a run that started from the model ``earlier`` trained):
+        the per-step and per-evaluation lists of both, this run's steps shifted by ``earlier``'s length, its seconds
+        added. The teacher probe stays this run's own (``probe_step`` shifted)."""
+        offset = len(earlier.labeled_loss)
+        joined = SemiHistory(**{name: getattr(earlier, name) + getattr(self, name) for name in
+                                ("mask_rate", "pseudo_acc", "confident_acc", "labeled_loss", "unlabeled_loss",
+                                 "test_acc", "head_acc", "ema_acc", "class_mask_rate")})
+        joined.step = earlier.step + [s + offset for s in self.step]
+        joined.probe_confidence, joined.probe_predicted = self.probe_confidence, self.probe_predicted
+        joined.probe_labels, joined.probe_step = self.probe_labels, [s + offset for s in self.probe_step]
+        joined.seconds = earlier.seconds + self.seconds
+        return joined
 
 
 def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
@@ -145,7 +177,8 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
     generator = make_generator(seed, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
-    scheduler = warmup_cosine(optimizer, config.steps, config.warmup_steps)
+    scheduler = warmup_cosine(optimizer, config.schedule_steps or config.steps, config.warmup_steps,
+                              start=config.schedule_start)
     num_classes = labeled.num_classes
     # per-step diagnostics: [steps, 5] = mask rate, pseudo acc, confident acc, L_x, L_u
     per_step = torch.full((config.steps, 5), float("nan"), device=device)
@@ -153,6 +186,9 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
     class_masked = torch.zeros(num_classes, device=device)
     history = SemiHistory()
     unlabeled_batch = config.batch_size * config.unlabeled_ratio
+    probe = unlabeled.subset(torch.arange(min(config.probe_size, len(unlabeled)))) if (
+        unlabeled is not None and config.probe_size) else None
+    probed: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     started = time.perf_counter()
     bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, disable=not progress, mininterval=1.0)
     for step in bar:
@@ -210,9 +246,18 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
             history.class_mask_rate.append(rate.tolist())
             class_seen.zero_()
             class_masked.zero_()
+            if probe is not None:
+                history.probe_step.append(step)
+                for name, verdict in teacher_predictions(model, probe, averaged.module).items():
+                    probed.setdefault(name, []).append(verdict)
             bar.set_postfix(test=f"{history.test_acc[-1]:.1%}", ema=f"{history.ema_acc[-1]:.1%}")
     columns = per_step.T.tolist()                                                      # one host sync at the end
     (history.mask_rate, history.pseudo_acc, history.confident_acc, history.labeled_loss,
      history.unlabeled_loss) = columns
+    for name, verdicts in probed.items():
+        history.probe_confidence[name] = torch.stack([c for c, _ in verdicts]).cpu()         # [evals, N]
+        history.probe_predicted[name] = torch.stack([p for _, p in verdicts]).cpu()
+    if probe is not None:
+        history.probe_labels = probe.labels.cpu()
     history.seconds = time.perf_counter() - started
     return history

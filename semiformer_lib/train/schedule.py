@@ -19,7 +19,11 @@ def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int) -> floa
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A torch ``LambdaLR`` following :func:`warmup_cosine_factor`; call ``.step()`` after every optimizer step."""
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                  start: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A torch ``LambdaLR`` following :func:`warmup_cosine_factor`; call ``.step()`` after every optimizer step.
+    ``start``: the schedule's step at this optimizer's first step (a run that continues another's)."""
+    if not 0 <= start < total_steps:
+        raise ValueError(f"start must be in [0, total_steps={total_steps}), got {start}")
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine_factor(step, total_steps, warmup_steps))
+        optimizer, lambda step: warmup_cosine_factor(start + step, total_steps, warmup_steps))

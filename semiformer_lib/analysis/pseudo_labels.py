@@ -1,0 +1,82 @@
+"""Pseudo-label quality: how many unlabeled images a teacher labels, and how many of those labels are right
+(Semiformer Sec. 3.2; FixMatch's confidence threshold).
+
+A teacher's verdict on ``N`` unlabeled images is its confidence ``c = max softmax`` ``[N]`` and its argmax
+``ŷ`` ``[N]``. A threshold ``τ`` keeps the images with ``c ≥ τ``; the trade-off it controls is
+
+    quantity  mask rate(τ)           = 1/N · Σ 1[c ≥ τ]
+    quality   confident accuracy(τ)  = Σ 1[c ≥ τ]·1[ŷ = y]  /  Σ 1[c ≥ τ]
+
+where the true labels ``y`` of the unlabeled images are read for this measurement only. The per-class mask rate
+shows *which* images a threshold starves: classes the teacher is unsure of receive few pseudo-labels, so the
+unlabeled term pushes the student towards the classes it already knows (one face of confirmation bias).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data import ImageSet, to_model_input
+from ..train.evaluate import EVAL_BATCH
+from ..train.precision import autocast
+from ..train.supervised import head_logits
+
+
+@torch.no_grad()
+def teacher_predictions(model: nn.Module, images: ImageSet, ema: nn.Module | None = None,
+                        batch_size: int = EVAL_BATCH) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every available teacher's ``(confidence [N], predicted [N])`` on ``images`` (un-augmented), in eval mode.
+
+    Teachers as in :data:`semiformer_lib.ssl.TEACHERS`: ``conv`` and ``transformer`` (two-headed models only),
+    ``fused`` (the sum of the heads' logits: a one-headed model's own prediction) and ``ema`` (when ``ema`` is given:
+    the averaged model's prediction). The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    logits: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images.images[start:start + batch_size], images.mean, images.std)
+        with autocast(x.device):
+            heads = head_logits(model, x)
+            ema_logits = ema(x) if ema is not None else None
+        named = dict(zip(("conv", "transformer"), heads)) if len(heads) == 2 else {}
+        named["fused"] = torch.stack(heads).sum(dim=0)
+        if ema_logits is not None:
+            named["ema"] = ema_logits
+        for name, value in named.items():
+            logits.setdefault(name, []).append(value.float())
+    model.train(was_training)
+    out = {}
+    for name, parts in logits.items():
+        confidence, predicted = torch.softmax(torch.cat(parts), dim=-1).max(dim=-1)
+        out[name] = (confidence, predicted)
+    return out
+
+
+def threshold_tradeoff(confidence: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor,
+                       thresholds) -> pd.DataFrame:
+    """Quantity and quality of the pseudo-labels at each threshold: columns ``threshold``, ``mask_rate``,
+    ``confident_accuracy`` (NaN where no image passes) and ``correct_share`` (right pseudo-labels per unlabeled
+    image: mask rate × confident accuracy)."""
+    if not (confidence.shape == predicted.shape == labels.shape and confidence.dim() == 1):
+        raise ValueError(f"confidence, predicted and labels must be [N] alike, got {tuple(confidence.shape)}, "
+                         f"{tuple(predicted.shape)}, {tuple(labels.shape)}")
+    taus = torch.as_tensor(list(thresholds), dtype=torch.float32, device=confidence.device)     # [T]
+    passed = (confidence[None, :] >= taus[:, None]).float()                                      # [T, N]
+    right = (predicted == labels).float()[None, :]                                               # [1, N]
+    kept = passed.sum(dim=1)
+    mask_rate = kept / len(confidence)
+    accuracy = (passed * right).sum(dim=1) / kept                                               # NaN where 0 / 0
+    return pd.DataFrame({"threshold": taus.cpu().numpy(), "mask_rate": mask_rate.cpu().numpy(),
+                         "confident_accuracy": accuracy.cpu().numpy(),
+                         "correct_share": (mask_rate * accuracy.nan_to_num(0.0)).cpu().numpy()})
+
+
+def class_mask_rate(confidence: torch.Tensor, labels: torch.Tensor, threshold: float, num_classes: int) -> torch.Tensor:
+    """Share of each true class's images whose confidence reaches ``threshold``: ``[num_classes]`` (NaN for a class
+    with no image)."""
+    passed = (confidence >= threshold).float()
+    count = torch.bincount(labels, minlength=num_classes).float()
+    kept = torch.bincount(labels, weights=passed, minlength=num_classes)
+    return torch.where(count > 0, kept / count.clamp(min=1), float("nan"))

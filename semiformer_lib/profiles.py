@@ -35,6 +35,12 @@ class Profile:
         ablation_steps: steps of each run of chapter 3's fusion ablation (18 runs: five fusion configurations and
             the plain ViT on three seeds). The cpu profile trains them 240 steps, not 300, to keep the chapter
             within its six-minute budget; the per-direction effects it asserts were measured at both lengths.
+        ssl_semiformer: chapter 4's model: ``semiformer`` with the paper's channel ratio 4 (a conv teacher with
+            Semiformer-S's share of the parameters).
+        ssl_warmup_steps: supervised steps every chapter-4 method starts with (the paper's warm-up, shared by the
+            supervised twin and the pseudo-labeling runs of a model); ssl_steps: steps after it.
+        unlabeled_ratio: μ, unlabeled images per labeled one in a step; unlabeled_size: the unlabeled pool
+            (None = every training image that is not labeled).
         threads: CPU threads for torch (None = torch's default).
     """
     name: str
@@ -54,6 +60,11 @@ class Profile:
     vit_variants: tuple[str, ...] = ()
     semiformer: str = "semiformer_mini_patch4"
     ablation_steps: int | None = None
+    ssl_semiformer: str = "semiformer_mini_wide_patch4"
+    ssl_warmup_steps: int = 500
+    ssl_steps: int = 1000
+    unlabeled_ratio: int = 3
+    unlabeled_size: int | None = None
     threads: int | None = None
 
     @property
@@ -75,7 +86,8 @@ PROFILES = {
                    labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",
                    vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",
                                  "vit_mini_patch7"),
-                   semiformer="semiformer_tiny_patch4", ablation_steps=240, threads=2),
+                   semiformer="semiformer_tiny_patch4", ablation_steps=240, ssl_semiformer="semiformer_tiny_wide_patch4",
+                   ssl_warmup_steps=120, ssl_steps=80, unlabeled_ratio=1, unlabeled_size=10000, threads=2),
     "gpu": Profile(name="gpu", device="cuda", steps=1500, batch_size=128, lr=1e-3, weight_decay=0.05,
                    warmup_fraction=0.05, eval_every=250, eval_size=None, seeds=(0, 1, 2), sweep_seeds=(0, 1, 2),
                    labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4", cnn="cnn_mini",

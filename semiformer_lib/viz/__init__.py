@@ -6,6 +6,7 @@ from chapter 3 on.
 """
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
@@ -441,3 +442,185 @@ def plot_branch_similarity(similarities: dict, title: str = "CKA between the bra
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _finish(fig)
+
+
+# --- chapter 4: pseudo-labeling -------------------------------------------------------------------------------
+
+METHOD_COLORS = {"semiformer": PALETTE["semiformer"], "vit": PALETTE["vit"], "cnn": PALETTE["cnn"]}
+TEACHER_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fused": PALETTE["semiformer"],
+                  "ema": PALETTE["prior"]}
+
+
+def method_color(label: str) -> str:
+    """Colour of a method from the model family its label names (``"FixMatch ViT"`` → ViT red)."""
+    lowered = label.lower()
+    for family, color in METHOD_COLORS.items():
+        if family in lowered:
+            return color
+    return PALETTE["other"]
+
+
+def _moving_average(values, window: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def _by_method(histories: dict) -> dict:
+    grouped = defaultdict(list)
+    for (label, _seed), history in histories.items():
+        grouped[label].append(history)
+    return grouped
+
+
+def plot_ssl_curves(histories: dict, head: str | None = None, title: str = "Test accuracy during training"):
+    """Test accuracy at each evaluation, mean over seeds (band: lowest to highest seed), one line per method.
+
+    ``histories``: ``{(method label, seed): SemiHistory}``. ``head`` picks a Semiformer head (``"conv"``,
+    ``"transformer"``) where a method has it; one-headed methods always show their own accuracy. Supervised
+    methods are dashed (their labels start with "supervised")."""
+    fig, ax = plt.subplots(figsize=(6.8, 3.8))
+    for label, runs in _by_method(histories).items():
+        steps = runs[0].step
+        curves = np.asarray([[100 * (h.head_acc[i].get(head, h.test_acc[i]) if head else h.test_acc[i])
+                              for i in range(len(steps))] for h in runs])
+        color = method_color(label)
+        style = "--" if label.lower().startswith("supervised") else "-"
+        ax.plot(steps, curves.mean(axis=0), style, marker="o", ms=3, color=color, label=label)
+        ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.15)
+    warmup = [s for h in histories.values() for s, v in enumerate(h.mask_rate) if v == v]
+    if warmup:
+        ax.axvline(min(warmup) + 0.5, color="black", lw=0.8, ls=":", label="pseudo-labels start")
+    ax.set_xlabel("step")
+    ax.set_ylabel("test accuracy (%)" + (f", {head} head where present" if head else ""))
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _finish(fig)
+
+
+def plot_pseudo_label_quality(histories: dict, window: int = 10,
+                              title: str = "Pseudo-labels during training: how many pass τ, how many are right"):
+    """Per step (moving average over ``window`` steps, mean over seeds) for every method that pseudo-labels: the
+    mask rate and the accuracy of all pseudo-labels and of the confident ones (against the true labels of the
+    unlabeled images, which training never reads)."""
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4), sharex=True)
+    panels = [("mask_rate", "mask rate (share ≥ τ)"), ("pseudo_acc", "accuracy, all pseudo-labels"),
+              ("confident_acc", "accuracy, confident pseudo-labels")]
+    for label, runs in _by_method(histories).items():
+        if all(all(v != v for v in h.mask_rate) for h in runs):
+            continue                                                     # supervised: nothing to show
+        color = method_color(label)
+        for ax, (field_name, ylabel) in zip(axes, panels):
+            series = np.asarray([getattr(h, field_name) for h in runs], dtype=float)   # [seeds, steps]
+            steps = np.arange(1, series.shape[1] + 1)
+            started = ~np.all(np.isnan(series), axis=0)                   # steps after the supervised warm-up
+            with warnings.catch_warnings():                                # a step where no seed kept an image
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(series[:, started], axis=0)
+            smoothed = _moving_average(100 * mean, window)
+            ax.plot(steps[started][len(mean) - len(smoothed):], smoothed, color=color, label=label)
+            ax.set_ylabel(ylabel + " (%)")
+            ax.set_xlabel("step")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _finish(fig)
+
+
+def plot_teacher_quality(history, threshold: float, title: str | None = None):
+    """From one run's teacher probe: for every teacher, at each evaluation, the share of the probe images it
+    would pseudo-label at ``threshold`` and the accuracy of those labels — which branch should teach."""
+    from ..analysis.pseudo_labels import threshold_tradeoff
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+    for teacher, confidence in history.probe_confidence.items():
+        rows = [threshold_tradeoff(confidence[i], history.probe_predicted[teacher][i], history.probe_labels,
+                                   [threshold]).iloc[0] for i in range(len(history.probe_step))]
+        color = TEACHER_COLORS.get(teacher, PALETTE["other"])
+        axes[0].plot(history.probe_step, [100 * r.mask_rate for r in rows], "o-", color=color, label=teacher)
+        axes[1].plot(history.probe_step, [100 * r.confident_accuracy for r in rows], "o-", color=color, label=teacher)
+    axes[0].set_ylabel(f"share with confidence ≥ {threshold:g} (%)")
+    axes[1].set_ylabel("accuracy of those pseudo-labels (%)")
+    for ax in axes:
+        ax.set_xlabel("step")
+    axes[0].legend(title="teacher", fontsize=8)
+    fig.suptitle(title or f"Which branch should teach? Every teacher's pseudo-labels on the same unlabeled images (τ = {threshold:g})")
+    return _finish(fig)
+
+
+def plot_threshold_tradeoff(tables: dict, marked: float | None = None,
+                            title: str = "Quantity vs quality of pseudo-labels as τ varies"):
+    """``tables``: name → :func:`~semiformer_lib.analysis.threshold_tradeoff` frame. Left: mask rate against τ;
+    middle: accuracy of the confident pseudo-labels against τ; right: the two against each other. ``marked`` draws
+    a threshold (e.g. the run's τ)."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for i, (name, table) in enumerate(tables.items()):
+        color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"], PALETTE["vit"]][i % 3])
+        axes[0].plot(table.threshold, 100 * table.mask_rate, color=color, label=name)
+        axes[1].plot(table.threshold, 100 * table.confident_accuracy, color=color, label=name)
+        axes[2].plot(100 * table.mask_rate, 100 * table.confident_accuracy, color=color, label=name)
+    if marked is not None:
+        for ax in axes[:2]:
+            ax.axvline(marked, color="black", lw=0.8, ls=":")
+    axes[0].set_xlabel("threshold τ")
+    axes[0].set_ylabel("mask rate: share kept (%)")
+    axes[1].set_xlabel("threshold τ")
+    axes[1].set_ylabel("accuracy of the kept pseudo-labels (%)")
+    axes[2].set_xlabel("mask rate (%)  ← quantity")
+    axes[2].set_ylabel("accuracy (%)  ← quality")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _finish(fig)
+
+
+def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
+                         title: str = "Which classes get pseudo-labels"):
+    """Grouped bars: for each class, the share of its unlabeled images whose pseudo-label passes the threshold;
+    ``rates``: name → ``[num_classes]`` values in [0, 1]."""
+    names = list(rates)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    for i, name in enumerate(names):
+        values = 100 * np.asarray(rates[name], dtype=float)
+        positions = np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width
+        color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"]][i % 2])
+        ax.bar(positions, values, width, color=color, alpha=0.85, label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8.5)
+    ax.set_ylabel("mask rate (%)")
+    ax.set_title(title + (f" (τ = {threshold:g})" if threshold is not None else ""))
+    ax.grid(axis="x", visible=False)
+    ax.legend(fontsize=8)
+    return _finish(fig)
+
+
+def threshold_explorer(confidence: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor, classes,
+                       threshold: float = 0.7):
+    """An ipywidgets explorer over stored predictions: a τ slider, and for that τ the mask rate, the accuracy of
+    the kept pseudo-labels and the per-class mask rate (bars coloured by per-class accuracy). Needs a live kernel;
+    a built HTML page shows the widget's last state, so put a static figure beside it."""
+    import ipywidgets as widgets
+    from IPython.display import display
+    from ..analysis.pseudo_labels import class_mask_rate
+
+    right = (predicted == labels).float()
+    output = widgets.Output()
+
+    def show(tau: float) -> None:
+        kept = (confidence >= tau).float()
+        share = kept.mean().item()
+        accuracy = (kept * right).sum().item() / max(kept.sum().item(), 1)
+        per_class = class_mask_rate(confidence, labels, tau, len(classes))
+        with output:
+            output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(8, 2.8))
+            ax.bar(range(len(classes)), 100 * per_class.numpy(), color=PALETTE["cnn"])
+            ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
+            ax.set_ylim(0, 100)
+            ax.set_ylabel("mask rate (%)")
+            ax.set_title(f"τ = {tau:.2f}: {share:.0%} of the images kept, {accuracy:.1%} of them right")
+            display(_finish(fig))
+
+    slider = widgets.FloatSlider(value=threshold, min=0.0, max=0.99, step=0.01, description="τ",
+                                 continuous_update=False)
+    slider.observe(lambda change: show(change["new"]), names="value")
+    show(threshold)
+    return widgets.VBox([slider, output])

@@ -98,7 +98,7 @@ def test_a_continued_schedule_picks_up_where_the_first_run_stopped():
     with pytest.raises(ValueError, match="start"):
         rates(20, 4, 20, 1)
     with pytest.raises(ValueError, match="schedule_steps"):
-        SemiConfig(steps=10, schedule_start=5, schedule_steps=12)
+        SemiConfig(steps=10, warmup_steps=1, schedule_start=5, schedule_steps=12)
 
 
 def test_chapter_four_figures_draw_from_histories(fashion_train, fashion_test):

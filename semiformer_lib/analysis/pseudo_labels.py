@@ -62,13 +62,15 @@ def threshold_tradeoff(confidence: torch.Tensor, predicted: torch.Tensor, labels
     if not (confidence.shape == predicted.shape == labels.shape and confidence.dim() == 1):
         raise ValueError(f"confidence, predicted and labels must be [N] alike, got {tuple(confidence.shape)}, "
                          f"{tuple(predicted.shape)}, {tuple(labels.shape)}")
-    taus = torch.as_tensor(list(thresholds), dtype=torch.float32, device=confidence.device)     # [T]
+    thresholds = [float(t) for t in thresholds]
+    taus = torch.as_tensor(thresholds, dtype=torch.float32, device=confidence.device)           # [T]
     passed = (confidence[None, :] >= taus[:, None]).float()                                      # [T, N]
     right = (predicted == labels).float()[None, :]                                               # [1, N]
     kept = passed.sum(dim=1)
     mask_rate = kept / len(confidence)
     accuracy = (passed * right).sum(dim=1) / kept                                               # NaN where 0 / 0
-    return pd.DataFrame({"threshold": taus.cpu().numpy(), "mask_rate": mask_rate.cpu().numpy(),
+    # thresholds kept as given (not float32), so a table can be indexed by the values the caller passed
+    return pd.DataFrame({"threshold": thresholds, "mask_rate": mask_rate.cpu().numpy(),
                          "confident_accuracy": accuracy.cpu().numpy(),
                          "correct_share": (mask_rate * accuracy.nan_to_num(0.0)).cpu().numpy()})
 

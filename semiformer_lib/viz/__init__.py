@@ -536,8 +536,8 @@ def plot_teacher_quality(history, threshold: float, title: str | None = None):
         rows = [threshold_tradeoff(confidence[i], history.probe_predicted[teacher][i], history.probe_labels,
                                    [threshold]).iloc[0] for i in range(len(history.probe_step))]
         color = TEACHER_COLORS.get(teacher, PALETTE["other"])
-        axes[0].plot(history.probe_step, [100 * r.mask_rate for r in rows], "o-", color=color, label=teacher)
-        axes[1].plot(history.probe_step, [100 * r.confident_accuracy for r in rows], "o-", color=color, label=teacher)
+        axes[0].plot(history.probe_step, [100 * r["mask_rate"] for r in rows], "o-", color=color, label=teacher)
+        axes[1].plot(history.probe_step, [100 * r["confident_accuracy"] for r in rows], "o-", color=color, label=teacher)
     axes[0].set_ylabel(f"share with confidence ≥ {threshold:g} (%)")
     axes[1].set_ylabel("accuracy of those pseudo-labels (%)")
     for ax in axes:

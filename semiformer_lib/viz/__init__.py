@@ -507,10 +507,13 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
     fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4), sharex=True)
     panels = [("mask_rate", "mask rate (share ≥ τ)"), ("pseudo_acc", "accuracy, all pseudo-labels"),
               ("confident_acc", "accuracy, confident pseudo-labels")]
+    styles, used = ["-", "--", ":", "-."], defaultdict(int)
     for label, runs in _by_method(histories).items():
         if all(all(v != v for v in h.mask_rate) for h in runs):
             continue                                                     # supervised: nothing to show
         color = method_color(label)
+        style = styles[used[color] % len(styles)]                        # same family twice: a new line style
+        used[color] += 1
         for ax, (field_name, ylabel) in zip(axes, panels):
             series = np.asarray([getattr(h, field_name) for h in runs], dtype=float)   # [seeds, steps]
             steps = np.arange(1, series.shape[1] + 1)
@@ -519,7 +522,7 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(series[:, started], axis=0)
             smoothed = _moving_average(100 * mean, window)
-            ax.plot(steps[started][len(mean) - len(smoothed):], smoothed, color=color, label=label)
+            ax.plot(steps[started][len(mean) - len(smoothed):], smoothed, style, color=color, label=label)
             ax.set_ylabel(ylabel + " (%)")
             ax.set_xlabel("step")
     axes[0].legend(fontsize=8)

@@ -68,6 +68,11 @@ def test_compare_methods_shares_the_warm_up(fashion_train, fashion_test):
     assert semi.probe_step == [12, 16] and semi.probe_confidence["fused"].shape == (2, 50)
     assert result.histories[("supervised", 0)].probe_step == []                # no unlabeled set, no probe
     assert result.metric("test_acc")["FixMatch"][0] == semi.final_test_acc
+    pseudo = semi.pseudo_acc[8:]
+    assert semi.pseudo_label_mean("pseudo_acc", 3) == pytest.approx(sum(pseudo[:3]) / 3)     # warm-up skipped
+    assert semi.pseudo_label_mean("pseudo_acc", 2, end=True) == pytest.approx(sum(pseudo[-2:]) / 2)
+    with pytest.raises(ValueError, match="no pseudo_acc"):
+        warm.pseudo_label_mean("pseudo_acc", 3)
     supervised = result.histories[("supervised", 0)]
     assert supervised.labeled_loss[8] < warm.labeled_loss[0] - 0.1          # starts from the trained weights
 

@@ -139,6 +139,18 @@ class SemiHistory:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def pseudo_label_mean(self, name: str, steps: int, end: bool = False) -> float:
+        """Mean of a per-step diagnostic (``"mask_rate"``, ``"pseudo_acc"``, ``"confident_acc"``) over the first
+        ``steps`` pseudo-labeling steps (the last ones with ``end=True``); warm-up steps and steps without a value
+        are skipped."""
+        if name not in ("mask_rate", "pseudo_acc", "confident_acc"):
+            raise ValueError(f"no per-step pseudo-label diagnostic {name!r}; use mask_rate, pseudo_acc or confident_acc")
+        values = [v for v in getattr(self, name) if v == v]
+        window = values[-steps:] if end else values[:steps]
+        if not window:
+            raise ValueError(f"this run has no {name} values (no pseudo-labeling step)")
+        return sum(window) / len(window)
+
     def after(self, earlier: "SemiHistory") -> "SemiHistory":
         """This run's history continued from ``earlier``'s (a run that started from the model ``earlier`` trained):
         the per-step and per-evaluation lists of both, this run's steps shifted by ``earlier``'s length, its seconds

@@ -13,15 +13,15 @@ The seed fixes the split, the initialisation, the batches and the augmentation d
 sees the same labeled images and (when it uses them) the same unlabeled pool.
 
 The paper's schedule starts with supervised training alone. Several methods can share that warm-up: a method with
-``warm_start="<label>"`` starts from the model that method trained on the same seed (its optimizer and learning-rate
-schedule start afresh), and its history is reported continued from that method's. A supervised twin and a
+``warm_start="<label>"`` starts from the model that method trained on the same seed (with a fresh optimizer; its
+config's ``schedule_start`` / ``schedule_steps`` continue the learning-rate schedule), and its history is reported
+continued from that method's. A supervised twin and a
 pseudo-labeling run that continue the same warm-up differ in the unlabeled term only — and the warm-up is paid once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import copy
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch

@@ -598,19 +598,16 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
 def threshold_explorer(confidence: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor, classes,
                        threshold: float = 0.7):
     """An ipywidgets explorer over stored predictions: a τ slider, and for that τ the mask rate, the accuracy of
-    the kept pseudo-labels and the per-class mask rate (bars coloured by per-class accuracy). Needs a live kernel;
-    a built HTML page shows the widget's last state, so put a static figure beside it."""
+    the kept pseudo-labels and the per-class mask rate. Needs a live kernel; a built HTML page shows the widget's
+    last state, so put a static figure beside it."""
     import ipywidgets as widgets
     from IPython.display import display
-    from ..analysis.pseudo_labels import class_mask_rate
+    from ..analysis.pseudo_labels import class_mask_rate, threshold_tradeoff
 
-    right = (predicted == labels).float()
     output = widgets.Output()
 
     def show(tau: float) -> None:
-        kept = (confidence >= tau).float()
-        share = kept.mean().item()
-        accuracy = (kept * right).sum().item() / max(kept.sum().item(), 1)
+        row = threshold_tradeoff(confidence, predicted, labels, [tau]).iloc[0]
         per_class = class_mask_rate(confidence, labels, tau, len(classes))
         with output:
             output.clear_output(wait=True)
@@ -619,7 +616,8 @@ def threshold_explorer(confidence: torch.Tensor, predicted: torch.Tensor, labels
             ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
             ax.set_ylim(0, 100)
             ax.set_ylabel("mask rate (%)")
-            ax.set_title(f"τ = {tau:.2f}: {share:.0%} of the images kept, {accuracy:.1%} of them right")
+            ax.set_title(f"τ = {tau:.2f}: {row['mask_rate']:.0%} of the images kept, "
+                         f"{np.nan_to_num(row['confident_accuracy']):.1%} of them right")
             display(_finish(fig))
 
     slider = widgets.FloatSlider(value=threshold, min=0.0, max=0.99, step=0.01, description="τ",

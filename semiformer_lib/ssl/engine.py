@@ -40,7 +40,8 @@ from ..analysis.pseudo_labels import teacher_predictions
 from ..train.supervised import head_logits
 from .augment import strong_augment
 from .ema import ema_model
-from .objective import TEACHERS, pseudo_label, supervised_loss, teacher_logits, unsupervised_loss
+from .objective import (TEACHERS, Objective, pseudo_label, supervised_loss, teacher_logits,
+                        unsupervised_loss)
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,40 @@ class SemiHistory:
         return joined
 
 
+def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.Tensor, weak_u: torch.Tensor,
+                         strong_u: torch.Tensor, teacher: str = "conv", threshold: float = 0.7,
+                         unlabeled_weight: float = 4.0, soft_targets: bool = False, label_smoothing: float = 0.0,
+                         averaged: nn.Module | None = None, student: nn.Module | None = None,
+                         precision: str = "auto") -> Objective:
+    """The loss of one pseudo-labeling step (Eq. 1–4), shared by :func:`fit_semi_supervised` and the full run.
+
+    ``weak_x`` ``[B, C, H, W]`` and ``labels`` ``[B]``: the labeled weak views; ``weak_u`` / ``strong_u``
+    ``[μB, C, H, W]``: the unlabeled images' two views (normalised floats). The teacher predicts on ``weak_u`` in
+    eval mode without gradient (``averaged``: the EMA wrapper, for ``teacher="ema"``); the students — every head of
+    ``student`` (default ``model``; the run passes its DDP wrapper, whose forward returns the heads' logits) — see
+    ``weak_x`` and ``strong_u`` in one forward. ``precision``: see :func:`semiformer_lib.train.autocast`.
+    """
+    device = weak_x.device
+    with torch.no_grad(), autocast(device, precision):
+        if teacher == "ema":
+            if averaged is None:
+                raise ValueError("teacher='ema' needs the EMA model (averaged=)")
+            weak_heads, ema_logits = (), averaged.module(weak_u)
+        else:
+            was_training = model.training
+            model.eval()                                       # the official engine predicts pseudo-labels in eval mode
+            weak_heads, ema_logits = head_logits(model, weak_u), None
+            model.train(was_training)
+        pseudo = pseudo_label(teacher_logits(weak_heads, teacher, ema_logits), threshold, soft_targets)
+    batch = weak_x.shape[0]
+    with autocast(device, precision):
+        inputs = torch.cat([weak_x, strong_u])
+        heads = tuple(student(inputs)) if student is not None else head_logits(model, inputs)   # [B + μB, K] each
+        labeled_loss = supervised_loss(tuple(h[:batch] for h in heads), labels, label_smoothing)
+        unlabeled_loss = unsupervised_loss(tuple(h[batch:] for h in heads), pseudo)
+    return Objective(labeled_loss + unlabeled_weight * unlabeled_loss, labeled_loss, unlabeled_loss, pseudo)
+
+
 def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
                         config: SemiConfig = SemiConfig(), seed: int = 0, progress: bool = True,
                         desc: str = "semi-supervised") -> SemiHistory:
@@ -213,21 +248,11 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
             weak_u = to_model_input(weak_augment(u_images, generator), labeled.mean, labeled.std)
             strong_u = to_model_input(strong_augment(u_images, generator, config.strong_ops, config.cutout),
                                       labeled.mean, labeled.std)
-            with torch.no_grad(), autocast(device):
-                if config.teacher == "ema":
-                    weak_heads, ema_logits = (), averaged.module(weak_u)
-                else:
-                    model.eval()                               # the official engine predicts pseudo-labels in eval mode
-                    weak_heads, ema_logits = head_logits(model, weak_u), None
-                    model.train()
-                pseudo = pseudo_label(teacher_logits(weak_heads, config.teacher, ema_logits), config.threshold,
-                                      config.soft_targets)
-            with autocast(device):
-                heads = head_logits(model, torch.cat([weak_x, strong_u]))                  # one forward, [B + μB, K]
-                labeled_loss = supervised_loss(tuple(h[:config.batch_size] for h in heads), labels,
-                                               config.label_smoothing)
-                unlabeled_loss = unsupervised_loss(tuple(h[config.batch_size:] for h in heads), pseudo)
-                loss = labeled_loss + config.unlabeled_weight * unlabeled_loss
+            step_objective = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, config.teacher,
+                                                  config.threshold, config.unlabeled_weight, config.soft_targets,
+                                                  config.label_smoothing, averaged)
+            loss, labeled_loss, unlabeled_loss = step_objective.total, step_objective.labeled, step_objective.unlabeled
+            pseudo = step_objective.pseudo
             truth = unlabeled.labels[u_index]
             correct = (pseudo.predicted == truth).float()
             confident = (correct * pseudo.mask).sum() / pseudo.mask.sum()                # NaN when none passed

@@ -1,0 +1,271 @@
+"""The configuration of a full training run (chapter 5), read from a YAML file plus ``key=value`` overrides.
+
+A config file is a flat mapping of :class:`RunConfig` fields and, optionally, ``profiles:`` — named groups of
+overrides (``cpu``, ``gpu``) of which one is applied: the one named by ``profile=`` or else ``gpu`` on a CUDA
+machine and ``cpu`` elsewhere. Every value is checked before any data is read or any model is built: an unknown
+key (with the nearest known one suggested), a wrong type or an out-of-range value raises :class:`ConfigError`
+naming the key, the file and the allowed values.
+
+Lengths are given in steps (``steps``, ``supervised_steps``, ``warmup_steps``) or in epochs (``epochs``,
+``supervised_epochs``, ``warmup_epochs``), not both. One epoch is one pass over the training images (labeled and
+unlabeled) at the global batch: ``ceil(N_train / (world_size · (B + round(μ·B))))`` steps.
+
+The paper's recipe (Weng et al., 2022, Sec. 4.1) on ImageNet: Semiformer-S/16 at 224 px, AdamW lr 1e-3, weight
+decay 0.05, cosine schedule with 5 warm-up epochs, 108 labeled images per GPU with μ = 0.125, τ = 0.7, λ = 4,
+30 supervised epochs then 300 (10 % labels) or 600 (1 %) in all; predictions are the sum of both heads' logits.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import typing
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import yaml
+
+from ..ssl.objective import TEACHERS
+
+DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagenet")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+class ConfigError(ValueError):
+    """A run configuration is invalid; the message names the key, where it came from and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every knob of a run. Defaults are the book's Fashion-MNIST run at the cpu profile's size."""
+    name: str = "run"
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None          # None → the dataset's default folder (see semiformer_lib.data)
+    labels_per_class: int | None = 40     # class-balanced labeled subset …
+    label_percent: float | None = None    # … or a share of the training images (ImageNet 1 / 10)
+    label_list: str | None = None         # … or a file of labeled image names (e.g. SimCLR's 1 % / 10 % lists)
+    split_seed: int = 0
+    unlabeled_size: int | None = None     # cap on the unlabeled pool (None = every image that is not labeled)
+    seed: int = 0
+    model: str = "semiformer_tiny_wide_patch4"
+    image_size: int | None = None         # None = the dataset's native size
+    drop_path_rate: float = 0.0
+    steps: int | None = 300
+    epochs: float | None = None
+    supervised_steps: int | None = 120
+    supervised_epochs: float | None = None
+    warmup_steps: int | None = 30
+    warmup_epochs: float | None = None
+    batch_size: int = 64                  # labeled images per device and step
+    unlabeled_ratio: float = 1.0          # μ: unlabeled images per labeled one (round(μ·B) per device and step)
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    teacher: str = "conv"
+    threshold: float = 0.7
+    unlabeled_weight: float = 4.0
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.999
+    strong_ops: int = 2
+    cutout: float = 0.5
+    eval_every: int = 50
+    eval_size: int | None = None          # test images per evaluation (None = all)
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    output_dir: str = "runs"
+    device: str = "auto"                  # auto | cpu | cuda
+    precision: str = "auto"               # auto = bf16 autocast on CUDA, fp32 on CPU
+    channels_last: bool = True            # conv branch in NHWC on CUDA (ignored on CPU)
+    compile: bool = False                 # torch.compile the model
+    workers: int = 8                      # DataLoader workers of streamed datasets
+    profile: str | None = None            # the profile that was applied (set by load_config)
+
+    def __post_init__(self):
+        _check_types(self)
+        checks = [
+            ("dataset", self.dataset in DATASET_NAMES, f"one of {DATASET_NAMES}"),
+            ("labels_per_class", self.labels_per_class is None or self.labels_per_class >= 1, "≥ 1 or null"),
+            ("label_percent", self.label_percent is None or 0 < self.label_percent <= 100, "in (0, 100] or null"),
+            ("labels_per_class", sum(v is not None for v in (self.labels_per_class, self.label_percent,
+                                                              self.label_list)) == 1,
+             "set, or label_percent, or label_list: exactly one of the three (set the others to null)"),
+            ("unlabeled_size", self.unlabeled_size is None or self.unlabeled_size >= 1, "≥ 1 or null"),
+            ("image_size", self.image_size is None or self.image_size >= 8, "≥ 8 or null"),
+            ("drop_path_rate", 0 <= self.drop_path_rate < 1, "in [0, 1)"),
+            ("steps", (self.steps is None) != (self.epochs is None), "set, or epochs: exactly one of the two"),
+            ("steps", self.steps is None or self.steps >= 1, "≥ 1"),
+            ("epochs", self.epochs is None or self.epochs > 0, "> 0"),
+            ("supervised_steps", self.supervised_steps is None or self.supervised_epochs is None,
+             "null when supervised_epochs is set (one of the two)"),
+            ("supervised_steps", self.supervised_steps is None or self.supervised_steps >= 0, "≥ 0"),
+            ("supervised_epochs", self.supervised_epochs is None or self.supervised_epochs >= 0, "≥ 0"),
+            ("warmup_steps", self.warmup_steps is None or self.warmup_epochs is None,
+             "null when warmup_epochs is set (one of the two)"),
+            ("warmup_steps", self.warmup_steps is None or self.warmup_steps >= 0, "≥ 0"),
+            ("warmup_epochs", self.warmup_epochs is None or self.warmup_epochs >= 0, "≥ 0"),
+            ("batch_size", self.batch_size >= 1, "≥ 1"),
+            ("unlabeled_ratio", 0 < self.unlabeled_ratio <= 64 and math.isfinite(self.unlabeled_ratio), "in (0, 64]"),
+            ("lr", 0 < self.lr < 1, "in (0, 1)"),
+            ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
+            ("teacher", self.teacher in TEACHERS, f"one of {TEACHERS}"),
+            ("threshold", 0 <= self.threshold <= 1, "in [0, 1]"),
+            ("unlabeled_weight", self.unlabeled_weight >= 0, "≥ 0"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+            ("strong_ops", 0 <= self.strong_ops <= 8, "in [0, 8]"),
+            ("cutout", 0 <= self.cutout < 1, "in [0, 1)"),
+            ("eval_every", self.eval_every >= 1, "≥ 1"),
+            ("eval_size", self.eval_size is None or self.eval_size >= 1, "≥ 1 or null"),
+            ("checkpoint_every", self.checkpoint_every >= 1, "≥ 1"),
+            ("keep_checkpoints", self.keep_checkpoints >= 1, "≥ 1"),
+            ("device", self.device in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("workers", self.workers >= 0, "≥ 0"),
+        ]
+        for key, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"config key {key!r} must be {rule}; got {getattr(self, key)!r}")
+        if self.steps is not None and self.supervised_steps is not None and self.supervised_steps > self.steps:
+            raise ConfigError(f"config key 'supervised_steps' ({self.supervised_steps}) must be ≤ steps ({self.steps})")
+        if self.steps is not None and self.warmup_steps is not None and self.warmup_steps > self.steps:
+            raise ConfigError(f"config key 'warmup_steps' ({self.warmup_steps}) must be ≤ steps ({self.steps})")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def unlabeled_per_step(self) -> int:
+        """Unlabeled images per device and step: ``round(μ·B)``, at least 1."""
+        return max(1, round(self.unlabeled_ratio * self.batch_size))
+
+    def schedule(self, train_images: int, world_size: int = 1) -> dict[str, int]:
+        """The run's lengths in optimizer steps: ``steps``, ``supervised_steps``, ``warmup_steps`` and
+        ``steps_per_epoch`` (see the module docstring)."""
+        per_step = world_size * (self.batch_size + self.unlabeled_per_step())
+        steps_per_epoch = max(1, math.ceil(train_images / per_step))
+
+        def length(steps, epochs, default=0):
+            if steps is not None:
+                return steps
+            return default if epochs is None else max(0, round(epochs * steps_per_epoch))
+
+        total = length(self.steps, self.epochs)
+        lengths = {"steps": total, "supervised_steps": length(self.supervised_steps, self.supervised_epochs),
+                   "warmup_steps": length(self.warmup_steps, self.warmup_epochs), "steps_per_epoch": steps_per_epoch}
+        for key in ("supervised_steps", "warmup_steps"):
+            if lengths[key] > total:
+                raise ConfigError(f"{key} = {lengths[key]} exceeds the run's {total} steps")
+        return lengths
+
+
+def _allowed_types(annotation) -> tuple[type, ...]:
+    hint = eval(annotation, vars(typing)) if isinstance(annotation, str) else annotation  # "int | None" → types
+    parts = typing.get_args(hint) or (hint,)
+    return tuple(type(None) if p is None else p for p in parts)
+
+
+def _check_types(config: RunConfig) -> None:
+    for spec in fields(config):
+        value = getattr(config, spec.name)
+        allowed = _allowed_types(spec.type)
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        elif isinstance(value, int) and float in allowed and not isinstance(value, bool):
+            ok = True                                                   # 1 where a float is expected is fine
+        else:
+            ok = isinstance(value, allowed)
+        if not ok:
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise ConfigError(f"config key {spec.name!r} must be {names}; got {value!r} ({type(value).__name__})")
+
+
+KNOWN_KEYS = tuple(f.name for f in fields(RunConfig))
+
+
+def _unknown_key(key: str, source: str) -> ConfigError:
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    hint = f" — did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown config key {key!r} in {source}{hint} Known keys: {', '.join(KNOWN_KEYS)}")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["steps=100", "teacher=ema"]`` → ``{"steps": 100, "teacher": "ema"}`` (values read as YAML scalars)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not key=value (e.g. steps=100)")
+        parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
+    return parsed
+
+
+def load_config(path: str | Path | None = None, overrides: dict | list[str] | None = None,
+                profile: str | None = None) -> RunConfig:
+    """Read a config file (or start from the defaults), apply its profile, then ``overrides``; validate."""
+    values: dict = {}
+    source = "the defaults"
+    profiles: dict = {}
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of config keys, got {type(loaded).__name__}")
+        profiles = loaded.pop("profiles", {}) or {}
+        values.update(loaded)
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    overrides = dict(overrides or {})
+    profile = overrides.pop("profile", None) or profile
+    if profiles:
+        if profile is None:
+            import torch
+            profile = "gpu" if torch.cuda.is_available() and "gpu" in profiles else "cpu"
+        if profile not in profiles:
+            raise ConfigError(f"profile {profile!r} is not in {source}; it has {sorted(profiles)}")
+        for key in profiles[profile]:
+            if key not in KNOWN_KEYS:
+                raise _unknown_key(key, f"{source} (profile {profile})")
+        values.update(profiles[profile])
+    elif profile is not None:
+        raise ConfigError(f"profile {profile!r} asked for, but {source} defines no profiles")
+    for key in [*values, *overrides]:
+        if key not in KNOWN_KEYS:
+            raise _unknown_key(key, source if key in values else "the overrides")
+    values.update(overrides)
+    values["profile"] = profile
+    try:
+        return RunConfig(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def with_overrides(config: RunConfig, **changes) -> RunConfig:
+    """``config`` with some keys changed, validated again."""
+    for key in changes:
+        if key not in KNOWN_KEYS:
+            raise _unknown_key(key, "the overrides")
+    return replace(config, **changes)
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_path(name: str) -> Path:
+    """A config shipped with the library: ``config_path("fashion_mnist_40")`` → ``…/configs/fashion_mnist_40.yaml``."""
+    path = CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"no shipped config {name!r}; available: {shipped}")
+    return path
+
+
+def shipped_configs(profile: str = "cpu") -> dict[str, RunConfig]:
+    """Every config shipped in ``semiformer_lib/configs``, loaded (``profile`` where a config has profiles)."""
+    configs = {}
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        has_profiles = "profiles" in (yaml.safe_load(path.read_text()) or {})
+        configs[path.stem] = load_config(path, profile=profile if has_profiles else None)
+    return configs

@@ -1,0 +1,94 @@
+"""Data-parallel training across processes (``torchrun --nproc_per_node=N``): NCCL between GPUs, gloo on CPU.
+
+Each process holds a full model replica wrapped in ``DistributedDataParallel`` (gradients are averaged across
+processes during ``backward``) and trains on its share of every global batch (see
+:mod:`semiformer_lib.data.sources`). On GPUs, BatchNorm layers become ``SyncBatchNorm`` so their statistics are those
+of the global batch, as in a one-process run with the same global batch. torch's SyncBatchNorm runs on GPUs only, so
+on CPU (gloo) each process normalises with its own share's statistics: there a model without BatchNorm (a ViT)
+matches its one-process run to rounding, and a Semiformer's conv branch differs by its per-process statistics.
+Evaluation splits the test set across processes and sums the hit counts.
+
+Without torchrun's environment (``WORLD_SIZE`` unset) everything here is a no-op: one process, rank 0.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Process:
+    """Where this process sits: ``rank`` of ``world_size``, its ``device``, and the collective ``backend``."""
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    backend: str | None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str = "auto") -> Process:
+    """Join the process group torchrun describes (if any) and pick this process's device."""
+    want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda asked for, but no CUDA device is visible; use device=cpu or auto")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if want_cuda:
+        torch.cuda.set_device(local_rank)
+        chosen = torch.device("cuda", local_rank)
+    else:
+        chosen = torch.device("cpu")
+    backend = None
+    if world_size > 1:
+        backend = "nccl" if want_cuda else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend, device_id=chosen if want_cuda else None)
+    return Process(rank, world_size, local_rank, chosen, backend)
+
+
+def wrap(model: nn.Module, process: Process) -> nn.Module:
+    """``model`` ready for this process: DDP (and SyncBatchNorm on GPUs) when distributed, unchanged otherwise."""
+    if not process.distributed:
+        return model
+    if process.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [process.device.index] if process.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
+    """Sum ``tensor`` over processes (in place; returned for chaining)."""
+    if process.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier(process: Process) -> None:
+    if process.distributed:
+        dist.barrier()
+
+
+def broadcast_object(value, process: Process):
+    """Rank 0's ``value`` on every process."""
+    if not process.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def teardown(process: Process) -> None:
+    if process.distributed and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,203 @@
+"""The full run's entry point: config validation, exact resume, checkpoint safety, the results artifact, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from semiformer_lib.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from semiformer_lib.train.config import CONFIG_DIR, ConfigError, RunConfig, load_config, parse_overrides
+from semiformer_lib.train.results import read_results, results_table
+from semiformer_lib.train.run import RunError, main, train
+
+TINY = dict(name="tiny", dataset="fashion-mnist", labels_per_class=4, model="semiformer_tiny_wide_patch4", steps=10,
+            supervised_steps=4, warmup_steps=2, batch_size=8, unlabeled_ratio=1.0, unlabeled_size=400, eval_every=3,
+            eval_size=100, checkpoint_every=4, keep_checkpoints=2)
+
+
+def tiny(tmp_path, **changes) -> RunConfig:
+    return RunConfig(**{**TINY, "output_dir": str(tmp_path), **changes})
+
+
+# ---- configuration ---------------------------------------------------------------------------------------------
+
+def test_every_shipped_config_and_profile_validates():
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        profiles = ("cpu",) if "fashion" in path.name else (None,)
+        for profile in profiles:
+            config = load_config(path, profile=profile)
+            lengths = config.schedule(50_000)
+            assert lengths["steps"] >= lengths["supervised_steps"] >= 0, path
+
+
+def test_imagenet_configs_carry_the_paper_recipe():
+    for name, epochs in (("imagenet_10pct", 300), ("imagenet_1pct", 600)):
+        config = load_config(CONFIG_DIR / f"{name}.yaml")
+        assert (config.model, config.image_size, config.lr, config.weight_decay) == (
+            "semiformer_small_patch16", 224, 1e-3, 0.05)
+        assert (config.batch_size, config.unlabeled_ratio, config.threshold, config.unlabeled_weight) == (
+            108, 0.125, 0.7, 4.0)
+        assert (config.epochs, config.supervised_epochs, config.warmup_epochs) == (epochs, 30, 5)
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 10\nthreshhold: 0.9\n")
+    with pytest.raises(ConfigError, match=r"unknown config key 'threshhold' in .*c\.yaml — did you mean 'threshold'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("threshold=1.5", r"'threshold' must be in \[0, 1\]; got 1.5"),
+    ("teacher=teacherless", r"'teacher' must be one of"),
+    ("batch_size=0", r"'batch_size' must be ≥ 1"),
+    ("steps=ten", r"'steps' must be int or null; got 'ten'"),
+    ("epochs=3", r"'steps' must be set, or epochs: exactly one"),
+    ("supervised_steps=400", r"'supervised_steps' \(400\) must be ≤ steps"),
+    ("label_percent=10", r"exactly one of the three"),
+    ("compile=maybe", r"'compile' must be bool"),
+])
+def test_bad_values_are_refused_before_any_compute(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIG_DIR / "fashion_mnist_40.yaml", [override], profile="cpu")
+
+
+def test_overrides_and_profiles():
+    config = load_config(CONFIG_DIR / "fashion_mnist_40.yaml", ["steps=150", "teacher=ema"], profile="cpu")
+    assert (config.steps, config.teacher, config.profile) == (150, "ema", "cpu")
+    with pytest.raises(ConfigError, match="profile 'tpu' is not in"):
+        load_config(CONFIG_DIR / "fashion_mnist_40.yaml", profile="tpu")
+    with pytest.raises(ConfigError, match="is not key=value"):
+        parse_overrides(["steps"])
+    with pytest.raises(ConfigError, match="config file .* not found"):
+        load_config("no/such/config.yaml")
+
+
+def test_the_command_line_reports_config_errors(capsys):
+    assert main(["--config", str(CONFIG_DIR / "fashion_mnist_40.yaml"), "--profile", "cpu", "lr=2"]) == 2
+    assert "'lr' must be in (0, 1); got 2" in capsys.readouterr().err
+
+
+# ---- run, resume, checkpoints, artifact --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("whole")
+    record = train(tiny(folder), progress=False)
+    return folder, record
+
+
+def test_the_run_writes_an_artifact_with_provenance(uninterrupted):
+    folder, record = uninterrupted
+    artifact = read_results(folder / "tiny" / "results.json")
+    assert artifact["config"]["steps"] == 10 and artifact["schedule"]["supervised_steps"] == 4
+    assert artifact["provenance"]["torch"] == torch.__version__ and artifact["provenance"]["device"].startswith("CPU")
+    assert set(artifact["final"]["model"]) == {"conv", "transformer", "summed"}
+    assert [row["step"] for row in artifact["curves"]] == [3, 6, 9, 10]
+    assert artifact["curves"][0]["mask_rate"] is None and artifact["curves"][-1]["mask_rate"] is not None
+    lines = (folder / "tiny" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [3, 6, 9, 10]
+    table = results_table({"cpu": artifact})
+    assert table.loc["cpu", "summed %"] == pytest.approx(100 * artifact["final"]["model"]["summed"])
+    assert [p.name for p in list_checkpoints(folder / "tiny" / "checkpoints")] == ["step_000008.pt", "step_000010.pt"]
+
+
+def test_a_stopped_and_resumed_run_ends_bitwise_equal(uninterrupted, tmp_path):
+    whole_folder, whole = uninterrupted
+    stopped = train(tiny(tmp_path), progress=False, stop_after=5)     # mid-window, between checkpoints
+    assert stopped["stopped_at"] == 5 and not (tmp_path / "tiny" / "results.json").exists()
+    resumed = train(tiny(tmp_path), resume=True, progress=False)
+    assert resumed["final"] == whole["final"]
+    assert resumed["curves"] == [{**row, "images_per_second": resumed["curves"][k]["images_per_second"]}
+                                 for k, row in enumerate(whole["curves"])]
+    a = load_checkpoint(whole_folder / "tiny" / "checkpoints" / "step_000010.pt")
+    b = load_checkpoint(tmp_path / "tiny" / "checkpoints" / "step_000010.pt")
+    for part in ("model", "ema"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+
+def test_an_earlier_run_is_never_overwritten(uninterrupted):
+    folder, _ = uninterrupted
+    with pytest.raises(RunError, match="holds an earlier run .*--resume.*--restart"):
+        train(tiny(folder), progress=False)
+
+
+def test_resume_refuses_another_config(tmp_path):
+    train(tiny(tmp_path), progress=False, stop_after=4)
+    with pytest.raises(CheckpointError, match=r"another config \(lr: 0.001 → 0.002\)"):
+        train(tiny(tmp_path, lr=2e-3), resume=True, progress=False)
+
+
+def test_a_corrupt_checkpoint_is_named_and_the_previous_one_kept(tmp_path):
+    train(tiny(tmp_path), progress=False, stop_after=6)
+    folder = tmp_path / "tiny" / "checkpoints"
+    good, newest = list_checkpoints(folder)
+    assert (good.name, newest.name) == ("step_000004.pt", "step_000006.pt")
+    newest.write_bytes(newest.read_bytes()[:1000])                       # a write cut short by a crash
+    with pytest.raises(CheckpointError, match=rf"{newest}.* corrupt.*previous checkpoint {good} is intact"):
+        train(tiny(tmp_path), resume=True, progress=False)
+    assert good.is_file() and load_checkpoint(good)["step"] == 4
+    record = train(tiny(tmp_path), resume=good, progress=False)         # and the run goes on from it
+    assert record["schedule"]["steps"] == 10
+
+
+def test_nothing_to_resume_is_an_error(tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny(tmp_path), resume=True, progress=False)
+
+
+# ---- DDP ---------------------------------------------------------------------------------------------------------
+
+def _torchrun(tmp_path, processes: int, batch_size: int) -> dict:
+    config = tmp_path / "ddp.yaml"
+    config.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in {**TINY, "model": "vit_mini_patch4",
+                                                                      "teacher": "fused", "steps": 8}.items()))
+    folder = tmp_path / f"p{processes}"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "semiformer_lib.train", "--config", str(config), "--no-progress",
+               f"output_dir={folder}", f"batch_size={batch_size}"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"results": read_results(folder / "tiny" / "results.json"),
+            "model": load_checkpoint(folder / "tiny" / "checkpoints" / "step_000008.pt")["model"]}
+
+
+def test_two_gloo_processes_match_one_on_the_same_global_batch(tmp_path):
+    one, two = _torchrun(tmp_path, 1, 8), _torchrun(tmp_path, 2, 4)
+    assert two["results"]["provenance"]["processes"] == 2
+    # Tolerance: 8 AdamW steps of lr ≤ 1e-3 move a weight by up to 8e-3; the two runs differ only in the order
+    # of floating-point sums (all-reduce of two half-batch gradients vs one batch), measured ≤ 1e-4.
+    worst = max((one["model"][k] - two["model"][k]).abs().max().item() for k in one["model"])
+    assert worst < 5e-4
+    for a, b in zip(one["results"]["curves"], two["results"]["curves"]):
+        assert a["labeled_loss"] == pytest.approx(b["labeled_loss"], rel=1e-4)
+        assert a["model"]["summed"] == pytest.approx(b["model"]["summed"], abs=0.011)   # ≤ 1 of 100 images
+
+
+def test_resident_images_are_resized_once_when_image_size_is_set(fashion_test):
+    from semiformer_lib.train.run import _resize
+    small = fashion_test.subset(torch.arange(5))
+    resized = _resize(small, 32)
+    assert resized.images.shape == (5, 1, 32, 32) and resized.images.dtype == torch.uint8
+    assert torch.equal(resized.labels, small.labels)
+    assert _resize(small, 28) is small                                  # native size: nothing to do
+
+
+def test_the_throughput_benchmark_times_the_library_step():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import throughput
+    from semiformer_lib.models import count_macs, create_model
+    work = throughput.workloads(torch.device("cpu"))[1]
+    work = {**work, "labeled": 4, "unlabeled": 4}
+    for optimized in (False, True):
+        result = throughput.measure(work, optimized, torch.device("cpu"), steps=1, compile_model=False)
+        assert result["seconds"] > 0 and result["images_per_second"] == pytest.approx(8 / result["seconds"])
+    macs = count_macs(create_model(work["model"], img_size=28, in_chans=1, num_classes=10), (1, 1, 28, 28))
+    assert result["flops_per_step"] == 2 * macs * (3 * 8 + 4)

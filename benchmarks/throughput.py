@@ -1,0 +1,145 @@
+"""Training throughput of the full run's step, optimized vs plain, side by side in one run.
+
+    .venv/bin/python benchmarks/throughput.py [--device cuda|cpu] [--steps 20] [--peak-tflops 989]
+
+Two workloads, each timed twice on synthetic uint8 images resident on the device:
+
+* ``semiformer-s`` — Semiformer-S/16 with the ImageNet recipe's step: 108 labeled + round(0.125·108) unlabeled images
+  per GPU at 224 px (on CPU: 4 + 4 images at 96 px, so it finishes in a minute);
+* ``fashion-mnist`` — the book's Fashion-MNIST config (its gpu profile on CUDA, its cpu profile elsewhere).
+
+``optimized`` is what ``semiformer_lib.train`` does: bf16 autocast and channels_last on CUDA, fused AdamW, EMA with
+foreach ops, optionally ``torch.compile`` (``--compile``); ``plain`` is fp32 eager, channels-first, a for-loop
+AdamW and a for-loop EMA. Both run the library's step (weak + strong views on the device, the teacher's
+pseudo-labels, one student forward, backward, AdamW, EMA). Printed: images/s (labeled + unlabeled) and, where the
+device's peak bf16 rate is known (or given), the model FLOPs utilisation: 2 · MACs/image · (3 · students +
+teachers) per step over time × peak.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from timm.utils import ModelEmaV3
+
+
+from semiformer_lib.data import to_model_input, weak_augment
+from semiformer_lib.models import count_macs, create_model
+from semiformer_lib.ssl import semi_supervised_step, strong_augment
+from semiformer_lib.train.config import config_path, load_config
+from semiformer_lib.train.run import HeadsModule
+
+# Dense bf16 tensor-core peaks from the vendors' data sheets (SXM parts), for the MFU estimate only.
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
+
+
+def peak_tflops(device: torch.device, given: float | None) -> float | None:
+    if given:
+        return given
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return next((peak for key, peak in PEAK_BF16_TFLOPS.items() if key in name), None)
+    return None
+
+
+def workloads(device: torch.device) -> list[dict]:
+    on_gpu = device.type == "cuda"
+    imagenet = load_config(config_path("imagenet_10pct"))
+    fashion = load_config(config_path("fashion_mnist_40"), profile="gpu" if on_gpu else "cpu")
+    return [
+        {"name": "semiformer-s", "model": imagenet.model, "size": 224 if on_gpu else 96, "channels": 3,
+         "classes": 1000, "labeled": imagenet.batch_size if on_gpu else 4,
+         "unlabeled": imagenet.unlabeled_per_step() if on_gpu else 4, "config": imagenet},
+        {"name": "fashion-mnist", "model": fashion.model, "size": 28, "channels": 1, "classes": 10,
+         "labeled": fashion.batch_size, "unlabeled": fashion.unlabeled_per_step(), "config": fashion},
+    ]
+
+
+def measure(work: dict, optimized: bool, device: torch.device, steps: int, compile_model: bool) -> dict:
+    """Seconds per step of the library's training step for ``work`` (median over ``steps`` after 3 warm-ups)."""
+    torch.manual_seed(0)
+    config = work["config"]
+    model = create_model(work["model"], img_size=work["size"], in_chans=work["channels"],
+                         num_classes=work["classes"]).to(device)
+    channels_last = optimized and device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    student = HeadsModule(model)
+    if optimized and compile_model:
+        student = torch.compile(student)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=optimized and device.type == "cuda", foreach=False if not optimized else None)
+    averaged = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True, foreach=optimized)
+    generator = torch.Generator(device=device).manual_seed(0)
+    shape = (work["channels"], work["size"], work["size"])
+    labeled = torch.randint(0, 256, (work["labeled"], *shape), dtype=torch.uint8, device=device, generator=generator)
+    unlabeled = torch.randint(0, 256, (work["unlabeled"], *shape), dtype=torch.uint8, device=device,
+                              generator=generator)
+    labels = torch.randint(0, work["classes"], (work["labeled"],), device=device, generator=generator)
+    mean, std = (0.5,) * work["channels"], (0.25,) * work["channels"]
+    precision = "auto" if optimized else "fp32"
+
+    def prepare(images):
+        x = to_model_input(images, mean, std)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def one_step(step):
+        objective = semi_supervised_step(
+            model, prepare(weak_augment(labeled, generator)), labels, prepare(weak_augment(unlabeled, generator)),
+            prepare(strong_augment(unlabeled, generator, config.strong_ops, config.cutout)), config.teacher,
+            config.threshold, config.unlabeled_weight, False, 0.0, averaged, student, precision)
+        optimizer.zero_grad(set_to_none=True)
+        objective.total.backward()
+        optimizer.step()
+        averaged.update(model, step=step)
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for step in range(1, 4):                                         # warm-up (and compilation)
+        one_step(step)
+    samples = []
+    for step in range(4, 4 + steps):
+        synchronize()
+        started = time.perf_counter()
+        one_step(step)
+        synchronize()
+        samples.append(time.perf_counter() - started)
+    seconds = statistics.median(samples)
+    macs = count_macs(model, (1, *shape))
+    students, teachers = work["labeled"] + work["unlabeled"], work["unlabeled"]
+    return {"seconds": seconds, "images_per_second": students / seconds,
+            "flops_per_step": 2 * macs * (3 * students + teachers)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per case (default 20 GPU, 5 CPU)")
+    parser.add_argument("--compile", action="store_true", help="also torch.compile the optimized step")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak bf16 TFLOP/s, for MFU")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    steps = args.steps or (20 if device.type == "cuda" else 5)
+    peak = peak_tflops(device, args.peak_tflops)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}; torch {torch.__version__}; {steps} timed steps per case; "
+          f"peak bf16: {f'{peak:g} TFLOP/s' if peak else 'unknown (MFU not shown; pass --peak-tflops)'}")
+    header = f"{'workload':<14} {'images/step':>11} {'plain img/s':>12} {'optimized img/s':>16} {'ratio':>6}"
+    print(header + (f" {'MFU plain':>9} {'MFU opt.':>9}" if peak else ""))
+    for work in workloads(device):
+        plain = measure(work, False, device, steps, False)
+        fast = measure(work, True, device, steps, args.compile)
+        line = (f"{work['name']:<14} {work['labeled']:>5}+{work['unlabeled']:<5} {plain['images_per_second']:>12.1f} "
+                f"{fast['images_per_second']:>16.1f} {fast['images_per_second'] / plain['images_per_second']:>5.2f}×")
+        if peak:
+            mfu = [r["flops_per_step"] / r["seconds"] / (peak * 1e12) for r in (plain, fast)]
+            line += f" {100 * mfu[0]:>8.1f}% {100 * mfu[1]:>8.1f}%"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

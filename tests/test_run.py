@@ -61,6 +61,8 @@ def test_unknown_key_is_named_with_a_suggestion(tmp_path):
     ("supervised_steps=400", r"'supervised_steps' \(400\) must be ≤ steps"),
     ("label_percent=10", r"exactly one of the three"),
     ("compile=maybe", r"'compile' must be bool"),
+    ("model=semiformer_tiny_wide_patch8", r"no registered model: 'semiformer_tiny_wide_patch8' — did you mean "
+                                          r"'semiformer_tiny_wide_patch4'"),
 ])
 def test_bad_values_are_refused_before_any_compute(override, message):
     with pytest.raises(ConfigError, match=message):

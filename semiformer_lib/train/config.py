@@ -123,6 +123,12 @@ class RunConfig:
         for key, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"config key {key!r} must be {rule}; got {getattr(self, key)!r}")
+        from ..models import available_models
+        if self.model not in available_models():
+            close = difflib.get_close_matches(self.model, available_models(), n=1)
+            raise ConfigError(f"config key 'model' names no registered model: {self.model!r}"
+                              + (f" — did you mean {close[0]!r}?" if close else "")
+                              + f" Available: {', '.join(available_models())}")
         if self.steps is not None and self.supervised_steps is not None and self.supervised_steps > self.steps:
             raise ConfigError(f"config key 'supervised_steps' ({self.supervised_steps}) must be ≤ steps ({self.steps})")
         if self.steps is not None and self.warmup_steps is not None and self.warmup_steps > self.steps:

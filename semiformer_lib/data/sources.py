@@ -62,7 +62,7 @@ class ResidentSource:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"].cpu() if hasattr(state["generator"], "cpu") else state["generator"])
+        self.generator.set_state(state["generator"])
 
 
 class _PositionSampler(torch.utils.data.Sampler):

@@ -13,9 +13,11 @@ source's own, which is also the sampler's position) and the metrics gathered so 
 from __future__ import annotations
 
 import os
+import random
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 PATTERN = re.compile(r"step_(\d+)\.pt$")
@@ -83,9 +85,6 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
 
 def capture_rng() -> dict:
     """Every global random generator's state (torch CPU, CUDA if present, NumPy, Python) as checkpointable data."""
-    import random
-
-    import numpy as np
     numpy_state = np.random.get_state()
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -101,9 +100,6 @@ def _python_state(state) -> dict:
 
 def restore_rng(saved: dict) -> None:
     """Undo :func:`capture_rng`."""
-    import random
-
-    import numpy as np
     torch.set_rng_state(saved["torch"])
     if saved["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["cuda"])

@@ -34,25 +34,52 @@ def accuracy(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) 
     return (predict(model, dataset, batch_size).argmax(dim=1) == dataset.labels).float().mean()
 
 
-@torch.inference_mode()
+HEAD_NAMES = ("conv", "transformer", "summed")
+
+
+@torch.no_grad()                     # not inference_mode: the counts may be all-reduced in place afterwards
+def head_hits(model: nn.Module, batches, mean: tuple[float, ...], std: tuple[float, ...], precision: str = "auto",
+              channels_last: bool = False) -> torch.Tensor:
+    """Correct predictions over ``batches`` (pairs of uint8 images ``[b, C, H, W]`` and labels ``[b]``, on the
+    model's device), in eval mode: ``[conv, transformer, summed, count]`` for a two-headed model, ``[own, count]``
+    for one head. A device tensor, so the caller chooses when to sync (and may sum it across processes first)."""
+    from .supervised import head_logits      # supervised imports this module at load time
+    was_training = model.training
+    model.eval()
+    two_heads = hasattr(model, "forward_heads")
+    hits = torch.zeros(4 if two_heads else 2, device=next(model.parameters()).device)
+    for images, labels in batches:
+        inputs = to_model_input(images, mean, std)
+        if channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with autocast(images.device, precision):
+            heads = [h.float() for h in head_logits(model, inputs)]
+        predictions = [*heads, sum(heads)] if two_heads else heads
+        for row, logits in enumerate(predictions):
+            hits[row] += (logits.argmax(dim=1) == labels).sum()
+        hits[-1] += labels.numel()
+    model.train(was_training)
+    return hits
+
+
+def resident_batches(dataset: ImageSet, batch_size: int = EVAL_BATCH, indices: torch.Tensor | None = None):
+    """``(images, labels)`` of ``dataset`` (or of its rows ``indices``) in chunks of ``batch_size``."""
+    if indices is None:
+        for start in range(0, len(dataset), batch_size):
+            yield dataset.images[start:start + batch_size], dataset.labels[start:start + batch_size]
+        return
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        yield dataset.images[chunk], dataset.labels[chunk]
+
+
 def head_accuracies(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """Accuracy of each head of a two-headed model (one with ``forward_heads``, e.g. a Semiformer) and of their
     summed logits, the model's prediction: ``{"conv": …, "transformer": …, "summed": …}``."""
     if not hasattr(model, "forward_heads"):
         raise TypeError(f"{type(model).__name__} has one head; head_accuracies needs a model with forward_heads")
-    was_training = model.training
-    model.eval()
-    hits = torch.zeros(3, device=dataset.labels.device)
-    for start in range(0, len(dataset), batch_size):
-        images = to_model_input(dataset.images[start:start + batch_size], dataset.mean, dataset.std)
-        labels = dataset.labels[start:start + batch_size]
-        with autocast(dataset.device):
-            conv, transformer = (logits.float() for logits in model.forward_heads(images))
-        for row, logits in enumerate((conv, transformer, conv + transformer)):
-            hits[row] += (logits.argmax(dim=1) == labels).sum()
-    model.train(was_training)
-    conv, transformer, summed = (hits / len(dataset)).tolist()     # one host sync for the whole set
-    return {"conv": conv, "transformer": transformer, "summed": summed}
+    hits = head_hits(model, resident_batches(dataset, batch_size), dataset.mean, dataset.std).tolist()  # one sync
+    return {name: hits[k] / hits[-1] for k, name in enumerate(HEAD_NAMES)}
 
 
 def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -47,7 +47,7 @@ from . import distributed
 from .checkpoint import (CheckpointError, capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint,
                          restore_rng, save_checkpoint)
 from .config import ConfigError, RunConfig, load_config
-from .evaluate import EVAL_BATCH
+from .evaluate import EVAL_BATCH, HEAD_NAMES, head_hits, resident_batches
 from .precision import autocast
 from .results import ResultsError, provenance, write_results
 from .schedule import warmup_cosine
@@ -102,12 +102,7 @@ def _resize(dataset: ImageSet, size: int) -> ImageSet:
 
 def _resident_batches(dataset: ImageSet, process: distributed.Process):
     share = torch.arange(process.rank, len(dataset), process.world_size, device=dataset.device)
-
-    def batches():
-        for start in range(0, len(share), EVAL_BATCH):
-            index = share[start:start + EVAL_BATCH]
-            yield dataset.images[index], dataset.labels[index]
-    return batches
+    return lambda: resident_batches(dataset, EVAL_BATCH, share)
 
 
 def build_data(config: RunConfig, process: distributed.Process) -> RunData:
@@ -174,28 +169,13 @@ def _build_streamed(config: RunConfig, process: distributed.Process, strong, unl
                    {"labeled": len(labeled_index), "unlabeled": len(unlabeled_index), "test": len(val)})
 
 
-@torch.no_grad()
 def evaluate_heads(model: nn.Module, batches: Iterator, data: RunData, process: distributed.Process,
                    precision: str, channels_last: bool = False) -> dict[str, float]:
     """Accuracy of each head (and of their summed logits) over this process's share of the batches, summed across
     processes: ``{"conv", "transformer", "summed"}`` for a Semiformer, ``{"summed"}`` for one head."""
-    was_training = model.training
-    model.eval()
-    two_heads = hasattr(model, "forward_heads")
-    hits = torch.zeros(4 if two_heads else 2, device=process.device)          # per head + summed, then the count
-    for images, labels in batches:
-        inputs = to_model_input(images, data.mean, data.std)
-        if channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with autocast(process.device, precision):
-            heads = [h.float() for h in head_logits(model, inputs)]
-        predictions = [*heads, sum(heads)] if two_heads else heads
-        for row, logits in enumerate(predictions):
-            hits[row] += (logits.argmax(dim=1) == labels).sum()
-        hits[-1] += labels.numel()
-    model.train(was_training)
+    hits = head_hits(model, batches, data.mean, data.std, precision, channels_last)
     counts = distributed.all_reduce_sum(hits, process).tolist()               # one host sync per evaluation
-    names = ("conv", "transformer", "summed") if two_heads else ("summed",)
+    names = HEAD_NAMES if len(counts) == 4 else ("summed",)
     return {name: counts[k] / counts[-1] for k, name in enumerate(names)}
 
 
@@ -231,9 +211,8 @@ def _check_resumable(state: dict, config: RunConfig, path: Path) -> None:
                               "resume with the same config, or start a new run (another name=)")
 
 
-def _tensorboard(run_dir: Path, enabled: bool):
-    if not enabled:
-        return None
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer in the run folder, or None when TensorBoard is not installed."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:                                  # tensorboard is optional
@@ -301,13 +280,13 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
         run_dir.mkdir(parents=True, exist_ok=True)
         metrics_path = run_dir / "metrics.jsonl"
         metrics_path.write_text("".join(json.dumps(row) + "\n" for row in curves))  # drop lines past the checkpoint
-        writer = _tensorboard(run_dir, True)
+        writer = _tensorboard(run_dir)
     else:
         writer = None
-    to_input = lambda images: to_model_input(images, data.mean, data.std)         # noqa: E731
-    if channels_last:
-        to_input = lambda images: to_model_input(images, data.mean, data.std).contiguous(  # noqa: E731
-            memory_format=torch.channels_last)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def to_input(images: torch.Tensor) -> torch.Tensor:
+        return to_model_input(images, data.mean, data.std).contiguous(memory_format=memory_format)
     labeled_per_step = process.world_size * config.batch_size
     unlabeled_per_step = process.world_size * config.unlabeled_per_step()
     bar = tqdm(total=total, initial=step, desc=config.name, disable=not (progress and process.is_main),

@@ -1,15 +1,22 @@
 # Two commands do all the set-up (fresh Debian, Python 3.11, as root):
 #   make book   — venv + pinned stack + library + data, then the HTML book in _build/html
 #                 (make book EXECUTE=1 re-executes every chapter first and saves its outputs)
-#   make test   — the same set-up, then the unit tests and every chapter under pytest --nbval
+#   make test   — the same set-up, then the unit tests, the built book in headless Chromium (make browser-test)
+#                 and every chapter under pytest --nbval
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 EXECUTE ?= 0
 INSTALLED := $(VENV)/.installed
 DATA_READY := $(VENV)/.data-ready
+# What the built book serves itself so that it reads offline (see package.json); html_static_path in _config.yml.
+OFFLINE := _build/offline
+OFFLINE_READY := _build/.offline-ready
+WIDGETS_DIST := node_modules/@jupyter-widgets/html-manager/dist
+# The browser the book is tested in: Debian's chromium, driven by Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup data test unit nbval book execute clean
+.PHONY: setup data test unit nbval book browser-test execute clean
 
 setup: $(INSTALLED)
 
@@ -35,22 +42,47 @@ $(DATA_READY): $(INSTALLED)
 	touch $@
 
 unit: data
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 nbval: data
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  -p no:cacheprovider book
 
+# Unit tests first, then the built book in a browser (a minute), then every chapter re-executed (the long part).
 test: data
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(MAKE) browser-test
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  -p no:cacheprovider book
 
 execute: data
 	$(BIN)/python -m semiformer_lib.notebooks book/*.ipynb
 
-book: data $(if $(filter 1,$(EXECUTE)),execute)
+book: data $(OFFLINE_READY) $(if $(filter 1,$(EXECUTE)),execute)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# MathJax, RequireJS and the widgets HTML manager from the npm registry (versions locked in package-lock.json),
+# copied where the book's html_static_path reads them. npm comes with Debian's nodejs when it is missing.
+$(OFFLINE_READY): package.json package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -q npm >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q npm >/dev/null 2>&1; }; }; } \
+	  || { echo "npm is needed to install the book's offline MathJax and widget manager: install Debian's npm (apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(OFFLINE) _build/html && mkdir -p $(OFFLINE)/html-manager
+	cp -r node_modules/mathjax/es5 $(OFFLINE)/mathjax && cp node_modules/mathjax/LICENSE $(OFFLINE)/mathjax/
+	cp node_modules/requirejs/require.js $(OFFLINE)/
+	cp $(WIDGETS_DIST)/embed-amd.js $(OFFLINE)/html-manager/
+	find $(WIDGETS_DIST) -maxdepth 1 -regex '.*\.\(woff2?\|ttf\|eot\|svg\)' -exec cp {} $(OFFLINE)/html-manager/ \;
+	touch $@
+
+# The built book as a reader meets it: each page in headless Chromium with the network cut (tests/browser).
+# Debian's chromium is installed when missing; screenshots land in _build/screenshots/.
+browser-test: book
+	@[ -x "$(CHROMIUM)" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { echo "installing Debian's chromium"; apt-get install -y -q chromium >/dev/null 2>&1 \
+	       || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } \
+	  || { echo "the browser test needs Chromium at $(CHROMIUM): apt-get install chromium, or make CHROMIUM=/path/to/chrome"; exit 1; }
+	SEMIFORMER_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q tests/browser
+
 clean:
-	rm -rf _build
+	rm -rf _build node_modules

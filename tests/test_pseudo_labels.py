@@ -132,3 +132,5 @@ def test_chapter_four_figures_draw_from_histories(fashion_train, fashion_test):
     slider = explorer.children[0]
     assert slider.value == 0.7
     slider.value = 0.3                                   # redraws without error
+    for figure in (curves, quality, teachers):           # drawn for the book's column, text at its size
+        assert figure.get_size_inches()[0] <= viz.PAGE_WIDTH

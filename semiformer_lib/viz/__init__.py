@@ -6,6 +6,7 @@ from chapter 3 on.
 """
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections import defaultdict
 
@@ -17,11 +18,29 @@ PALETTE = {"vit": "#c8553d", "cnn": "#2a7f8f", "semiformer": "#e0a526", "prior":
 PRIOR_SUFFIXES = ("_convstem", "_relpos", "_nopos")
 plt.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
                      "axes.grid": True, "grid.alpha": 0.3, "font.size": 10})
+# The book's text column is about 690 px wide; at figure.dpi 90 that is 7.6 inches. A wider figure is shrunk by the
+# browser, text and all, so every figure is drawn at most this wide and its text keeps the book's size.
+PAGE_WIDTH = 7.6
 
 
-def _finish(fig):
-    """Lay out and detach ``fig`` from pyplot, so a notebook shows it once: as the cell's returned value."""
-    fig.tight_layout()
+def _fit_to_page(fig) -> None:
+    """Shrink a figure wider than the page to the page width (height by the same factor, at most by a fifth)."""
+    width, height = fig.get_size_inches()
+    if width > PAGE_WIDTH:
+        fig.set_size_inches(PAGE_WIDTH, height * max(PAGE_WIDTH / width, 0.8))
+
+
+def _wrap(label: str, width: int) -> str:
+    """``label`` broken into lines of at most ``width`` characters, keeping the line breaks it already has: tick
+    labels and panel titles that would otherwise run into their neighbours on a page-wide figure."""
+    return "\n".join(textwrap.fill(line, width) or line for line in label.split("\n"))
+
+
+def _finish(fig, rect=None):
+    """Fit ``fig`` to the page width, lay it out (inside ``rect`` of the figure, when given) and detach it from
+    pyplot, so a notebook shows it once: as the cell's returned value."""
+    _fit_to_page(fig)
+    fig.tight_layout(rect=rect)
     plt.close(fig)
     return fig
 
@@ -113,6 +132,7 @@ def plot_confusions(matrices: dict, classes, title: str = "Confusion matrices (r
         ax.grid(False)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="% of the true class")
     fig.suptitle(title)
+    _fit_to_page(fig)
     plt.close(fig)
     return fig
 
@@ -131,7 +151,7 @@ def show_images(images: torch.Tensor, labels=None, classes=None, columns: int = 
         if labels is not None and classes is not None:
             ax.set_title(classes[int(labels[i])], fontsize=7)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
 
@@ -149,6 +169,7 @@ def plot_filters(filter_sets: dict, count: int = 24, title: str = "First-layer f
             ax.imshow(((w - w.min()) / (w.max() - w.min() + 1e-8)).numpy(), cmap="gray")
         row[0].set_title(label, fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
+    _fit_to_page(fig)
     plt.close(fig)
     return fig
 
@@ -190,6 +211,7 @@ def plot_attention(images: torch.Tensor, attention: dict, title: str = "Class-to
     for ax in axes.flat:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
+    _fit_to_page(fig)
     fig.tight_layout(h_pad=1.0)
     # Row labels go on after the layout, so a long label does not shrink every image to make room for itself.
     for row, label in zip(axes[1:], attention):
@@ -267,17 +289,16 @@ def plot_receptive_fields(fields: dict, radii: dict | None = None,
     for ax, (label, erf) in zip(axes[0], fields.items()):
         erf = torch.as_tensor(erf).float().cpu()
         ax.imshow(erf.numpy(), cmap="magma", norm=PowerNorm(0.5, vmin=0))
+        panel_title = _wrap(label, int(0.9 * PAGE_WIDTH * 90 / len(fields) / 6))   # ~6 px a character at 8 pt
         if radii and label in radii:
             centre = ((erf.shape[1] - 1) / 2, (erf.shape[0] - 1) / 2)
             for (fraction, radius), style in zip(sorted(radii[label].items()), ["--", ":"]):
                 ax.add_patch(plt.Circle(centre, radius, fill=False, color="white", lw=1, ls=style))
-            label += "\n" + ", ".join(f"r{100 * f:.0f} = {r:.1f} px" for f, r in sorted(radii[label].items()))
-        ax.set_title(label, fontsize=8)
+            panel_title += "\n" + ", ".join(f"r{100 * f:.0f} = {r:.1f} px" for f, r in sorted(radii[label].items()))
+        ax.set_title(panel_title, fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))       # leave room for the suptitle above two-line panel titles
-    plt.close(fig)
-    return fig
+    return _finish(fig, rect=(0, 0, 1, 0.92))    # leave room for the suptitle above two-line panel titles
 
 
 def plot_variant_accuracy(runs, title: str = "Test accuracy at the same label budget"):
@@ -386,6 +407,7 @@ def plot_budget(budgets: dict, title: str = "Where the parameters and the comput
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
+    _fit_to_page(fig)
     fig.tight_layout(rect=(0, 0.07, 1, 1))        # leave the bottom strip to the legend
     plt.close(fig)
     return fig
@@ -399,7 +421,7 @@ def plot_head_accuracy(results: dict, references: dict | None = None,
     labels = list(results)
     heads = list(next(iter(results.values())))
     width = 0.8 / len(heads)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.35 * len(labels) + 1.5) + 2.2, 3.9))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.3))
     lowest = 100.0
     for h, head in enumerate(heads):
         for x, label in enumerate(labels):
@@ -412,12 +434,13 @@ def plot_head_accuracy(results: dict, references: dict | None = None,
     for name, value in (references or {}).items():
         ax.axhline(100 * value, color=model_color(name), ls="--", lw=1.2, label=name)
         lowest = min(lowest, 100 * value)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8.5)
+    group_width = int(0.8 * PAGE_WIDTH * 90 / len(labels) / 6.5)      # characters of 8.5 pt (~6.5 px) per group
+    ax.set_xticks(range(len(labels)), [_wrap(label, group_width) for label in labels], fontsize=8.5)
     ax.set_ylim(max(0, lowest - 8), None)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(axis="x", visible=False)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     return _finish(fig)
 
 
@@ -504,9 +527,9 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
     """Per step (moving average over ``window`` steps, mean over seeds) for every method that pseudo-labels: the
     mask rate and the accuracy of all pseudo-labels and of the confident ones (against the true labels of the
     unlabeled images, which training never reads)."""
-    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4), sharex=True)
-    panels = [("mask_rate", "mask rate (share ≥ τ)"), ("pseudo_acc", "accuracy, all pseudo-labels"),
-              ("confident_acc", "accuracy, confident pseudo-labels")]
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.3), sharex=True)
+    panels = [("mask_rate", "mask rate", "kept (confidence ≥ τ)"), ("pseudo_acc", "accuracy", "all pseudo-labels"),
+              ("confident_acc", "accuracy", "kept pseudo-labels")]
     styles, used = ["-", "--", ":", "-."], defaultdict(int)
     for label, runs in _by_method(histories).items():
         if all(all(v != v for v in h.mask_rate) for h in runs):
@@ -514,7 +537,7 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
         color = method_color(label)
         style = styles[used[color] % len(styles)]                        # same family twice: a new line style
         used[color] += 1
-        for ax, (field_name, ylabel) in zip(axes, panels):
+        for ax, (field_name, ylabel, panel_title) in zip(axes, panels):
             series = np.asarray([getattr(h, field_name) for h in runs], dtype=float)   # [seeds, steps]
             steps = np.arange(1, series.shape[1] + 1)
             started = ~np.all(np.isnan(series), axis=0)                   # steps after the supervised warm-up
@@ -525,8 +548,9 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
             ax.plot(steps[started][len(mean) - len(smoothed):], smoothed, style, color=color, label=label)
             ax.set_ylabel(ylabel + " (%)")
             ax.set_xlabel("step")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title)
+            ax.set_title(panel_title, fontsize=9)
+    axes[0].legend(fontsize=7.5)
+    fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
 
@@ -534,19 +558,19 @@ def plot_teacher_quality(history, threshold: float, title: str | None = None):
     """From one run's teacher probe: for every teacher, at each evaluation, the share of the probe images it
     would pseudo-label at ``threshold`` and the accuracy of those labels — which branch should teach."""
     from ..analysis.pseudo_labels import threshold_tradeoff
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4), sharex=True)
     for teacher, confidence in history.probe_confidence.items():
         rows = [threshold_tradeoff(confidence[i], history.probe_predicted[teacher][i], history.probe_labels,
                                    [threshold]).iloc[0] for i in range(len(history.probe_step))]
         color = TEACHER_COLORS.get(teacher, PALETTE["other"])
         axes[0].plot(history.probe_step, [100 * r["mask_rate"] for r in rows], "o-", color=color, label=teacher)
         axes[1].plot(history.probe_step, [100 * r["confident_accuracy"] for r in rows], "o-", color=color, label=teacher)
-    axes[0].set_ylabel(f"share with confidence ≥ {threshold:g} (%)")
-    axes[1].set_ylabel("accuracy of those pseudo-labels (%)")
+    axes[0].set_ylabel(f"kept, confidence ≥ {threshold:g} (%)")
+    axes[1].set_ylabel("accuracy of the kept (%)")
     for ax in axes:
         ax.set_xlabel("step")
     axes[0].legend(title="teacher", fontsize=8)
-    fig.suptitle(title or f"Which branch should teach? Every teacher's pseudo-labels on the same unlabeled images (τ = {threshold:g})")
+    fig.suptitle(title or f"Which branch should teach? Every teacher's pseudo-labels\non the same unlabeled images (τ = {threshold:g})", fontsize=11)
     return _finish(fig)
 
 
@@ -555,7 +579,7 @@ def plot_threshold_tradeoff(tables: dict, marked: float | None = None,
     """``tables``: name → :func:`~semiformer_lib.analysis.threshold_tradeoff` frame. Left: mask rate against τ;
     middle: accuracy of the confident pseudo-labels against τ; right: the two against each other. ``marked`` draws
     a threshold (e.g. the run's τ)."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.3))
     for i, (name, table) in enumerate(tables.items()):
         color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"], PALETTE["vit"]][i % 3])
         axes[0].plot(table.threshold, 100 * table.mask_rate, color=color, label=name)
@@ -567,11 +591,11 @@ def plot_threshold_tradeoff(tables: dict, marked: float | None = None,
     axes[0].set_xlabel("threshold τ")
     axes[0].set_ylabel("mask rate: share kept (%)")
     axes[1].set_xlabel("threshold τ")
-    axes[1].set_ylabel("accuracy of the kept pseudo-labels (%)")
-    axes[2].set_xlabel("mask rate (%)  ← quantity")
-    axes[2].set_ylabel("accuracy (%)  ← quality")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title)
+    axes[1].set_ylabel("accuracy of the kept (%)")
+    axes[2].set_xlabel("quantity: mask rate (%)")
+    axes[2].set_ylabel("quality: accuracy (%)")
+    axes[0].legend(fontsize=7.5)
+    fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
 
@@ -581,7 +605,7 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
     ``rates``: name → ``[num_classes]`` values in [0, 1]."""
     names = list(rates)
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(9, 3.4))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4))
     for i, name in enumerate(names):
         values = 100 * np.asarray(rates[name], dtype=float)
         positions = np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width
@@ -611,7 +635,7 @@ def threshold_explorer(confidence: torch.Tensor, predicted: torch.Tensor, labels
         per_class = class_mask_rate(confidence, labels, tau, len(classes))
         with output:
             output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(8, 2.8))
+            fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.8))
             ax.bar(range(len(classes)), 100 * per_class.numpy(), color=PALETTE["cnn"])
             ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
             ax.set_ylim(0, 100)
@@ -627,15 +651,15 @@ def threshold_explorer(confidence: torch.Tensor, predicted: torch.Tensor, labels
     return widgets.VBox([slider, output])
 
 
-HEAD_STYLES = {"conv": ("#1f77b4", "conv head"), "transformer": ("#d62728", "transformer head"),
-               "summed": ("black", "summed logits (the prediction)")}
+HEAD_STYLES = {"conv": (PART_COLORS["conv"], "conv head"), "transformer": (PART_COLORS["transformer"], "transformer head"),
+               "summed": (PART_COLORS["summed"], "summed logits (the prediction)")}
 
 
 def plot_run(records: dict, title: str = "The full run, from its results artifact"):
     """One row per results artifact (``{label: record}`` from :func:`semiformer_lib.train.read_results`): test
     accuracy of each head, of the summed prediction and of the EMA during the run (left), and the pseudo-label
     diagnostics averaged between evaluations (right); the dotted line marks the end of the supervised warm-up."""
-    fig, axes = plt.subplots(len(records), 2, figsize=(11.5, 3.4 * len(records)), squeeze=False)
+    fig, axes = plt.subplots(len(records), 2, figsize=(PAGE_WIDTH, 3.6 * len(records)), squeeze=False)
     for (label, record), (left, right) in zip(records.items(), axes):
         curves = record["curves"]
         steps = [row["step"] for row in curves]
@@ -644,8 +668,8 @@ def plot_run(records: dict, title: str = "The full run, from its results artifac
                 left.plot(steps, [100 * row["model"][head] for row in curves], marker="o", ms=3, color=color,
                           label=name)
         left.plot(steps, [100 * row["ema"]["summed"] for row in curves], "--", color="gray", label="EMA, summed")
-        panels = [("mask_rate", "mask rate", "#2ca02c"), ("pseudo_acc", "accuracy, all pseudo-labels", "#9467bd"),
-                  ("confident_acc", "accuracy, confident ones", "#ff7f0e")]
+        panels = [("mask_rate", "mask rate", PALETTE["other"]), ("pseudo_acc", "accuracy, all pseudo-labels",
+                  PALETTE["prior"]), ("confident_acc", "accuracy, confident ones", PALETTE["semiformer"])]
         for key, name, color in panels:
             points = [(row["step"], 100 * row[key]) for row in curves if row.get(key) is not None]
             if points:
@@ -655,11 +679,11 @@ def plot_run(records: dict, title: str = "The full run, from its results artifac
         for ax, place in ((left, "lower right"), (right, "center left")):
             ax.axvline(record["schedule"]["supervised_steps"] + 0.5, color="black", lw=0.8, ls=":")
             ax.set_xlabel("step")
-            ax.legend(fontsize=8, loc=place)
+            ax.legend(fontsize=7.5, loc=place)
         device = record["provenance"]["device"]
         left.set_title(f"{label}: test accuracy\n{device}", fontsize=9)
         left.set_ylabel("test accuracy (%)")
         right.set_title(f"{label}: pseudo-labels after the warm-up", fontsize=9)
-        right.set_ylabel("%")
-    fig.suptitle(title)
+        right.set_ylabel("share or accuracy (%)")
+    fig.suptitle(title, fontsize=11)
     return _finish(fig)

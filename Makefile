@@ -58,8 +58,9 @@ test: data
 execute: data
 	$(BIN)/python -m semiformer_lib.notebooks book/*.ipynb
 
+# --all: every page anew (3 s); an incremental build keeps stale citation anchors when a chapter cites a new paper.
 book: data $(OFFLINE_READY) $(if $(filter 1,$(EXECUTE)),execute)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 # MathJax, RequireJS and the widgets HTML manager from the npm registry (versions locked in package-lock.json),
 # copied where the book's html_static_path reads them. npm comes with Debian's nodejs when it is missing.

@@ -69,6 +69,7 @@ $(OFFLINE_READY): package.json package-lock.json
 	  && { apt-get install -y -q npm >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q npm >/dev/null 2>&1; }; }; } \
 	  || { echo "npm is needed to install the book's offline MathJax and widget manager: install Debian's npm (apt-get install npm)"; exit 1; }
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@# _build/html goes too: Sphinx does not overwrite the static files an earlier build copied.
 	rm -rf $(OFFLINE) _build/html && mkdir -p $(OFFLINE)/html-manager
 	cp -r node_modules/mathjax/es5 $(OFFLINE)/mathjax && cp node_modules/mathjax/LICENSE $(OFFLINE)/mathjax/
 	cp node_modules/requirejs/require.js $(OFFLINE)/

@@ -16,9 +16,10 @@ import torch
 
 PALETTE = {"vit": "#c8553d", "cnn": "#2a7f8f", "semiformer": "#e0a526", "prior": "#7b5ea7", "other": "#6c6c6c"}
 PRIOR_SUFFIXES = ("_convstem", "_relpos", "_nopos")
-plt.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
+DPI = 90
+plt.rcParams.update({"figure.dpi": DPI, "axes.spines.top": False, "axes.spines.right": False,
                      "axes.grid": True, "grid.alpha": 0.3, "font.size": 10})
-# The book's text column is about 690 px wide; at figure.dpi 90 that is 7.6 inches. A wider figure is shrunk by the
+# The book's text column is about 690 px wide; at DPI 90 that is 7.6 inches. A wider figure is shrunk by the
 # browser, text and all, so every figure is drawn at most this wide and its text keeps the book's size.
 PAGE_WIDTH = 7.6
 
@@ -289,7 +290,7 @@ def plot_receptive_fields(fields: dict, radii: dict | None = None,
     for ax, (label, erf) in zip(axes[0], fields.items()):
         erf = torch.as_tensor(erf).float().cpu()
         ax.imshow(erf.numpy(), cmap="magma", norm=PowerNorm(0.5, vmin=0))
-        panel_title = _wrap(label, int(0.9 * PAGE_WIDTH * 90 / len(fields) / 6))   # ~6 px a character at 8 pt
+        panel_title = _wrap(label, int(0.9 * PAGE_WIDTH * DPI / len(fields) / 6))   # ~6 px a character at 8 pt
         if radii and label in radii:
             centre = ((erf.shape[1] - 1) / 2, (erf.shape[0] - 1) / 2)
             for (fraction, radius), style in zip(sorted(radii[label].items()), ["--", ":"]):
@@ -434,7 +435,7 @@ def plot_head_accuracy(results: dict, references: dict | None = None,
     for name, value in (references or {}).items():
         ax.axhline(100 * value, color=model_color(name), ls="--", lw=1.2, label=name)
         lowest = min(lowest, 100 * value)
-    group_width = int(0.8 * PAGE_WIDTH * 90 / len(labels) / 6.5)      # characters of 8.5 pt (~6.5 px) per group
+    group_width = int(0.8 * PAGE_WIDTH * DPI / len(labels) / 6.5)      # characters of 8.5 pt (~6.5 px) per group
     ax.set_xticks(range(len(labels)), [_wrap(label, group_width) for label in labels], fontsize=8.5)
     ax.set_ylim(max(0, lowest - 8), None)
     ax.set_ylabel("test accuracy (%)")

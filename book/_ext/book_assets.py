@@ -21,17 +21,8 @@ def _script_key(script: Any) -> tuple:
 
 
 def drop_repeated_scripts(app, pagename: str, templatename: str, context: dict, doctree) -> None:
-    scripts = context.get("script_files")
-    if not scripts:
-        return
-    seen: set[tuple] = set()
-    unique = []
-    for script in scripts:
-        key = _script_key(script)
-        if key not in seen:
-            seen.add(key)
-            unique.append(script)
-    context["script_files"] = unique
+    if context.get("script_files"):     # repeats are identical: keeping one at the first one's place is enough
+        context["script_files"] = list({_script_key(script): script for script in context["script_files"]}.values())
 
 
 def add_static_folder(app, config) -> None:

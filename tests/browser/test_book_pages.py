@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -50,6 +50,11 @@ def chapter_pages() -> list[str]:
     return [page for page in toc_pages() if (ROOT / page).with_suffix(".ipynb").exists()]
 
 
+def configured_repository() -> str:
+    """The repository the launch buttons open (``repository.url`` in ``_config.yml``)."""
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
 PAGES = toc_pages()
 CHAPTERS = chapter_pages()
 
@@ -68,17 +73,16 @@ def chromium_path() -> str:
 @dataclass
 class PageVisit:
     page: str
-    console_errors: list[str] = field(default_factory=list)
-    blocked_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    images: list[dict] = field(default_factory=list)
-    links: list[str] = field(default_factory=list)
-    math: dict = field(default_factory=dict)
-    raw_tex: list[str] = field(default_factory=list)
-    widgets: list[dict] = field(default_factory=list)
-    figure_numbers: list[str] = field(default_factory=list)
-    launch_links: list[str] = field(default_factory=list)
-    heading: str = ""
+    console_errors: list[str]          # recorded by the listeners while the page loads
+    blocked_requests: list[str]
+    failed_requests: list[str]
+    images: list[dict]                 # the rest: what COLLECT_JS read from the finished page
+    links: list[str]
+    math: dict
+    raw_tex: list[str]
+    widgets: list[dict]
+    figure_numbers: list[str]
+    heading: str
 
 
 # Runs in the page after MathJax and the widget manager have finished.
@@ -98,12 +102,12 @@ COLLECT_JS = r"""
   // Text the reader sees in the prose: skip code, outputs and what MathJax has already typeset.
   const skip = 'pre, code, script, style, mjx-container, .highlight, .cell_output, .output, .MathJax';
   const walker = document.createTreeWalker(column, NodeFilter.SHOW_TEXT);
-  const rawTex = [];
+  const raw_tex = [];
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (node.parentElement.closest(skip)) continue;
     const text = node.textContent;
     const hit = text.match(/\\[A-Za-z]{2,}|\$[^$\s][^$]{0,80}\$/);
-    if (hit) rawTex.push(hit[0]);
+    if (hit) raw_tex.push(hit[0]);
   }
   const widgets = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
     .map(script => {
@@ -115,12 +119,10 @@ COLLECT_JS = r"""
               sliders: rendered ? rendered.querySelectorAll('.widget-slider').length : 0,
               images: rendered ? rendered.querySelectorAll('img').length : 0};
     });
-  const figureNumbers = [...document.querySelectorAll('figure .caption-number, .figure .caption-number')]
+  const figure_numbers = [...document.querySelectorAll('figure .caption-number, .figure .caption-number')]
     .map(el => el.textContent.trim());
   const heading = (document.querySelector('article h1') || {textContent: ''}).textContent.replace(/#$/, '').trim();
-  const launch = [...document.querySelectorAll('a[href]')].map(a => a.href)
-    .filter(href => /colab\.research|mybinder|\.ipynb/.test(href));
-  return {images, links, math, rawTex, widgets, figureNumbers, launch, heading};
+  return {images, links, math, raw_tex, widgets, figure_numbers, heading};
 }
 """
 
@@ -183,37 +185,33 @@ def visit_pages(book_url: str, pages: list[str], chromium: str) -> dict[str, Pag
         browser = playwright.chromium.launch(executable_path=chromium)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
         for page_path in pages:
-            visit = PageVisit(page_path)
+            errors, blocked, failed = [], [], []
             page = context.new_page()
             page.set_default_timeout(PAGE_TIMEOUT_MS)
 
-            def route(request_route, visit=visit):
+            def route(request_route, blocked=blocked):
                 url = request_route.request.url
                 if url.startswith(book_url) or url.startswith("data:"):
                     request_route.continue_()
                 else:
-                    visit.blocked_requests.append(url)
+                    blocked.append(url)
                     request_route.abort()
 
             page.route("**/*", route)
-            page.on("console", lambda message, visit=visit: visit.console_errors.append(message.text)
+            # A refused request also logs "net::ERR_FAILED"; it is reported once, as a blocked request.
+            page.on("console", lambda message, errors=errors: errors.append(message.text)
                     if message.type == "error" and "net::ERR_FAILED" not in message.text else None)
-            page.on("pageerror", lambda error, visit=visit: visit.console_errors.append(f"uncaught: {error}"))
-            page.on("response", lambda response, visit=visit: visit.failed_requests.append(
+            page.on("pageerror", lambda error, errors=errors: errors.append(f"uncaught: {error}"))
+            page.on("response", lambda response, failed=failed: failed.append(
                 f"{response.status} {response.url}") if response.status >= 400 else None)
             page.goto(book_url + page_path, wait_until="load")
             page.evaluate(MATH_TYPESET_JS)
             page.wait_for_function(WIDGETS_DRAWN_JS)
             page.evaluate(IMAGES_LOADED_JS)
-            collected = page.evaluate(COLLECT_JS)
-            visit.images, visit.links, visit.math = collected["images"], collected["links"], collected["math"]
-            visit.raw_tex, visit.widgets = collected["rawTex"], collected["widgets"]
-            visit.figure_numbers, visit.launch_links = collected["figureNumbers"], collected["launch"]
-            visit.heading = collected["heading"]
+            results[page_path] = PageVisit(page_path, errors, blocked, failed, **page.evaluate(COLLECT_JS))
             page.screenshot(path=str(SCREENSHOTS / page_path.replace("/", "__").replace(".html", ".png")),
                             full_page=True)
             page.close()
-            results[page_path] = visit
         browser.close()
     return results
 
@@ -347,8 +345,8 @@ def test_chapters_have_numbered_figures(visits, page):
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_chapters_offer_launch_and_download_buttons(visits, page):
     notebook = page.replace(".html", ".ipynb")
-    links = visits[page].launch_links
-    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    links = [href for href in visits[page].links if re.search(r"colab\.research|mybinder|\.ipynb", href)]
+    repository = configured_repository()
     colab = repository.replace("https://github.com/", "colab.research.google.com/github/")
     assert any(colab in href and href.endswith(notebook) for href in links), f"{page}: no Colab button: {links}"
     assert any("mybinder" in href and notebook in unquote(href) for href in links), f"{page}: no Binder button"
@@ -356,6 +354,6 @@ def test_chapters_offer_launch_and_download_buttons(visits, page):
 
 
 def test_the_launch_instructions_name_the_configured_repository():
-    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    repository = configured_repository()
     page = (ROOT / "book" / "running_on_gpu.md").read_text()
     assert f"git+{repository}" in page, "running_on_gpu.md installs from another repository than _config.yml names"

@@ -52,3 +52,34 @@ def test_patch_that_does_not_divide_the_image_is_refused():
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown model 'vit_huge'.*vit_mini_patch7"):
         create_model("vit_huge")
+
+
+def test_eval_mode_restores_the_mode_the_model_was_in_also_after_an_error():
+    from semiformer_lib.models import eval_mode
+
+    model = create_model("cnn_mini", img_size=28, in_chans=1, num_classes=10).train()
+    with eval_mode(model):
+        assert not model.training and not any(m.training for m in model.modules())
+    assert model.training and all(m.training for m in model.modules())
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("inside")
+    assert model.training
+    model.eval()
+    with eval_mode(model):
+        pass
+    assert not model.training                    # a model in eval mode stays there
+
+
+def test_head_logits_names_both_heads_of_a_semiformer_and_the_one_head_of_a_vit():
+    from semiformer_lib.models import head_logits, is_two_headed
+
+    x = torch.randn(3, 1, 28, 28)
+    semiformer = create_model("semiformer_tiny_patch4", img_size=28, in_chans=1, num_classes=10).eval()
+    vit = create_model("vit_mini_patch4", img_size=28, in_chans=1, num_classes=10).eval()
+    with torch.no_grad():
+        conv, transformer = head_logits(semiformer, x)
+        (own,) = head_logits(vit, x)
+        assert torch.allclose(conv + transformer, semiformer(x), atol=1e-5)   # the prediction is the heads' sum
+        assert torch.equal(own, vit(x))
+    assert is_two_headed(semiformer) and not is_two_headed(vit)
+    assert conv.shape == transformer.shape == own.shape == (3, 10)

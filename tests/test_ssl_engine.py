@@ -91,3 +91,90 @@ def test_ema_teacher_pseudo_labels_from_the_averaged_model(fashion_train, fashio
     assert all(v == 1.0 for v in history.mask_rate[SHORT.supervised_steps:])
     live = run("semiformer_tiny_patch4", labeled, unlabeled, test, dataclasses.replace(SHORT, teacher="fused"))
     assert history.pseudo_acc[SHORT.supervised_steps:] != live.pseudo_acc[SHORT.supervised_steps:]
+
+
+# --- one pseudo-labeling step, as the loop and the full run take it ----------------------------------------
+
+def step_inputs(seed=0, labeled=4, unlabeled=6):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 1, 28, 28, generator=generator) for n in (labeled, unlabeled, unlabeled)], \
+        torch.randint(0, 10, (labeled,), generator=generator)
+
+
+def gradients(model):
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
+
+
+def test_the_step_trains_the_student_only_on_the_strong_views_against_fixed_pseudo_labels():
+    """The gradient reaches the student's forward, never the teacher's: the step's gradient equals that of the
+    same loss with the teacher's pseudo-labels and mask taken as constants."""
+    from semiformer_lib.models import head_logits
+    from semiformer_lib.ssl import semi_supervised_step, supervised_loss, unsupervised_loss
+
+    seed_everything(0)
+    model = create_model("semiformer_tiny_patch4").train()
+    (weak_x, weak_u, strong_u), labels = step_inputs()
+    objective = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="conv", threshold=0.0,
+                                     unlabeled_weight=2.0, precision="fp32")
+    assert not objective.pseudo.targets.requires_grad and not objective.pseudo.mask.requires_grad
+    model.zero_grad()
+    objective.total.backward()
+    through_step = gradients(model)
+
+    model.zero_grad()
+    heads = head_logits(model, torch.cat([weak_x, strong_u]))
+    fixed = supervised_loss(tuple(h[:4] for h in heads), labels) + \
+        2.0 * unsupervised_loss(tuple(h[4:] for h in heads), objective.pseudo)
+    fixed.backward()
+    assert torch.allclose(objective.total.detach(), fixed.detach(), atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(through_step, gradients(model)))
+
+
+def test_masked_images_contribute_nothing_to_the_step():
+    """Below τ an unlabeled image counts as zero: whatever its strong view, the loss and gradient do not move."""
+    from semiformer_lib.ssl import semi_supervised_step
+
+    seed_everything(0)
+    model = create_model("vit_mini_patch4").eval()       # eval: no dropout, so two passes see the same network
+    (weak_x, weak_u, strong_u), labels = step_inputs()
+    confidence = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=0.0,
+                                      precision="fp32").pseudo.confidence.sort().values
+    threshold = ((confidence[2] + confidence[3]) / 2).item()            # half the images pass τ, half do not
+    first = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=threshold,
+                                 unlabeled_weight=1.0, precision="fp32")
+    masked = first.pseudo.mask == 0
+    assert masked.sum() == 3
+    changed = strong_u.clone()
+    changed[masked] = torch.randn_like(changed[masked]) * 5
+    second = semi_supervised_step(model, weak_x, labels, weak_u, changed, teacher="fused", threshold=threshold,
+                                  unlabeled_weight=1.0, precision="fp32")
+    assert torch.equal(second.pseudo.mask, first.pseudo.mask)
+    assert torch.allclose(second.total, first.total, atol=1e-6)
+    model.zero_grad()
+    first.total.backward()
+    before = gradients(model)
+    model.zero_grad()
+    second.total.backward()
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(before, gradients(model)))
+
+
+def test_with_lambda_zero_the_step_is_the_supervised_step():
+    """λ = 0 leaves the labeled term alone: loss and gradient of the supervised loop's loss on the labeled views
+    (a ViT: LayerNorm only, so sharing the forward with the strong views changes no labeled logit)."""
+    from semiformer_lib.ssl import semi_supervised_step
+    from semiformer_lib.train import classification_loss
+
+    seed_everything(0)
+    model = create_model("vit_mini_patch4").eval()
+    (weak_x, weak_u, strong_u), labels = step_inputs()
+    objective = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=0.0,
+                                     unlabeled_weight=0.0, precision="fp32")
+    assert objective.unlabeled > 0                        # the unlabeled term is there, weighted by zero
+    model.zero_grad()
+    objective.total.backward()
+    semi = gradients(model)
+    model.zero_grad()
+    supervised = classification_loss(model, weak_x, labels)
+    supervised.backward()
+    assert torch.allclose(objective.total.detach(), supervised.detach(), atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(semi, gradients(model)))

@@ -28,6 +28,8 @@ import contextlib
 import torch
 from torch import nn
 
+from ..models.interface import eval_mode
+
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:
     modules = [m for m in model.modules() if hasattr(m, "fused_attn") and hasattr(m, "attn_drop")]
@@ -55,15 +57,12 @@ def attention_maps(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     recorded: list[torch.Tensor] = []
     hooks = [m.attn_drop.register_forward_hook(lambda _m, args, _out: recorded.append(args[0].float()))
              for m in modules]
-    was_training = model.training
-    model.eval()
     try:
-        with _explicit_attention(modules):
+        with eval_mode(model), _explicit_attention(modules):
             model(inputs)
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     return torch.stack(recorded)
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
+from ..models.interface import eval_mode
 from ..train.precision import autocast
 
 SHIFT_MODES = ("cyclic", "padded")
@@ -75,9 +76,7 @@ def shift_robustness(model: nn.Module, dataset: ImageSet, shifts=range(0, 9), mo
     """Consistency, feature drift and accuracy under ``k``-pixel shifts, averaged over the four directions."""
     if mode not in SHIFT_MODES:
         raise ValueError(f"shift mode must be one of {SHIFT_MODES}, got {mode!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         base_features, base_pred = _predict_with_features(model, dataset.images, dataset, batch_size)
         base_norm = base_features.norm(dim=1).clamp(min=1e-12)
         consistency, drift, accuracy = [], [], []
@@ -94,8 +93,6 @@ def shift_robustness(model: nn.Module, dataset: ImageSet, shifts=range(0, 9), mo
             accuracy.append(torch.stack(correct).mean())
         # One host transfer for all shifts.
         values = torch.stack([torch.stack(consistency), torch.stack(drift), torch.stack(accuracy)]).tolist()
-    finally:
-        model.train(was_training)
     return ShiftResult(mode, list(shifts), *values)
 
 
@@ -118,13 +115,9 @@ def patch_shuffle_accuracy(model: nn.Module, dataset: ImageSet, patch_size: int,
                            batch_size: int = 1000) -> tuple[float, float]:
     """``(accuracy on the images, accuracy on the same images with shuffled P×P patches)``."""
     shuffled = shuffle_patches(dataset.images, patch_size, torch.Generator().manual_seed(seed))
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         _, pred = _predict_with_features(model, dataset.images, dataset, batch_size)
         _, pred_shuffled = _predict_with_features(model, shuffled, dataset, batch_size)
         result = torch.stack([(pred == dataset.labels).float().mean(),
                               (pred_shuffled == dataset.labels).float().mean()]).tolist()
-    finally:
-        model.train(was_training)
     return result[0], result[1]

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
+from ..models.interface import eval_mode, head_logits
 from ..train.evaluate import EVAL_BATCH
 from ..train.precision import autocast
-from ..train.supervised import head_logits
 
 
 @torch.no_grad()
@@ -32,21 +32,19 @@ def teacher_predictions(model: nn.Module, images: ImageSet, ema: nn.Module | Non
     ``fused`` (the sum of the heads' logits: a one-headed model's own prediction) and ``ema`` (when ``ema`` is given:
     the averaged model's prediction). The model's train/eval mode is restored afterwards.
     """
-    was_training = model.training
-    model.eval()
     logits: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(images), batch_size):
-        x = to_model_input(images.images[start:start + batch_size], images.mean, images.std)
-        with autocast(x.device):
-            heads = head_logits(model, x)
-            ema_logits = ema(x) if ema is not None else None
-        named = dict(zip(("conv", "transformer"), heads)) if len(heads) == 2 else {}
-        named["fused"] = torch.stack(heads).sum(dim=0)
-        if ema_logits is not None:
-            named["ema"] = ema_logits
-        for name, value in named.items():
-            logits.setdefault(name, []).append(value.float())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            x = to_model_input(images.images[start:start + batch_size], images.mean, images.std)
+            with autocast(x.device):
+                heads = head_logits(model, x)
+                ema_logits = ema(x) if ema is not None else None
+            named = dict(zip(("conv", "transformer"), heads)) if len(heads) == 2 else {}
+            named["fused"] = torch.stack(heads).sum(dim=0)
+            if ema_logits is not None:
+                named["ema"] = ema_logits
+            for name, value in named.items():
+                logits.setdefault(name, []).append(value.float())
     out = {}
     for name, parts in logits.items():
         confidence, predicted = torch.softmax(torch.cat(parts), dim=-1).max(dim=-1)

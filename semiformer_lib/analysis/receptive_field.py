@@ -13,21 +13,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models.interface import eval_mode
 from .features import spatial_features
 
 
 def effective_receptive_field(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """ERF ``[H, W]`` (sums to 1) of the central unit of the last feature map, over model inputs ``[B, C, H, W]``."""
-    was_training = model.training
-    model.eval()
-    try:
-        x = inputs.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            features = spatial_features(model, x)                       # [B, D, h, w]
-            h, w = features.shape[-2:]
-            features[:, :, h // 2, w // 2].sum().backward()
-    finally:
-        model.train(was_training)
+    x = inputs.detach().clone().requires_grad_(True)
+    with eval_mode(model), torch.enable_grad():
+        features = spatial_features(model, x)                           # [B, D, h, w]
+        h, w = features.shape[-2:]
+        features[:, :, h // 2, w // 2].sum().backward()
     erf = x.grad.abs().sum(dim=1).mean(dim=0)                           # [H, W]
     model.zero_grad(set_to_none=True)
     return (erf / erf.sum().clamp(min=1e-12)).detach()

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.interface import eval_mode
+
 
 def flatten_features(features: torch.Tensor) -> torch.Tensor:
     """``[n, …]`` → ``[n, prod(…)]`` in float64 (CKA's sums of squares lose precision in float32)."""
@@ -48,12 +50,8 @@ def branch_similarity(model: nn.Module, inputs: torch.Tensor) -> list[float]:
     per block, first to last (eval mode)."""
     if not hasattr(model, "forward_blocks"):
         raise TypeError(f"{type(model).__name__} has no forward_blocks: branch_similarity needs a two-branch model")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         blocks = model.forward_blocks(inputs)
-    finally:
-        model.train(was_training)
     grid, prefix = tuple(model.grid), getattr(model, "num_prefix_tokens", 1)
     return [linear_cka(F.adaptive_avg_pool2d(feature_map.float(), grid), tokens[:, prefix:].float())
             for feature_map, tokens in blocks]

@@ -10,6 +10,7 @@ from torch import nn
 from .budget import count_macs, macs_by_module
 from .cnn import CNN_SIZES, SmallCNN, build_cnn
 from .hybrid import FusedPair, build_fused_pair
+from .interface import HEAD_NAMES, eval_mode, head_logits, is_two_headed
 from .semiformer import FUSION_MODES, INJECTION_POINTS, SEMIFORMER_SIZES, Semiformer, build_semiformer
 from .vit import SPATIAL_PRIORS, VIT_SIZES, VIT_VARIANTS, build_vit, is_vit
 
@@ -39,4 +40,5 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = ["create_model", "available_models", "count_parameters", "SmallCNN", "build_vit", "build_cnn",
            "SPATIAL_PRIORS", "VIT_VARIANTS", "Semiformer", "build_semiformer", "SEMIFORMER_SIZES", "FUSION_MODES",
-           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs", "macs_by_module", "is_vit"]
+           "INJECTION_POINTS", "FusedPair", "build_fused_pair", "count_macs", "macs_by_module", "is_vit",
+           "HEAD_NAMES", "eval_mode", "head_logits", "is_two_headed"]

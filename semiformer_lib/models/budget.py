@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .interface import eval_mode
+
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of ``model`` on one input batch of ``input_shape`` (eval mode, no gradients)."""
@@ -23,13 +25,8 @@ def macs_by_module(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
     ``""`` is the whole model. A parent's count includes its children's."""
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(input_shape, device=device))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(input_shape, device=device))
     root = type(model).__name__
     per_module = {"": counter.get_total_flops() // 2}
     for key, by_operator in counter.get_flop_counts().items():

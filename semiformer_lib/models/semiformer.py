@@ -42,6 +42,7 @@ from torch import nn
 from timm.models.vision_transformer import Block
 
 from .budget import macs_by_module
+from .interface import eval_mode
 
 FUSION_MODES = ("both", "conv_to_transformer", "transformer_to_conv", "none")
 INJECTION_POINTS = ("semiformer", "conformer")
@@ -282,12 +283,10 @@ class Semiformer(nn.Module):
         if block.tokens_to_conv is not None:
             hooks.append(block.tokens_to_conv.register_forward_hook(record("tokens → conv map")))
         hooks.append(block.second.register_forward_hook(record("second bottleneck out", lambda out: out[0])))
-        was_training = self.training
         try:
-            self.eval()
-            self.forward_features(x)
+            with eval_mode(self):
+                self.forward_features(x)
         finally:
-            self.train(was_training)
             for hook in hooks:
                 hook.remove()
         return trace

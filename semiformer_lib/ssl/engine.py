@@ -31,17 +31,16 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input, weak_augment
+from ..models.interface import eval_mode, head_logits, is_two_headed
 from ..progress import tqdm
 from ..seeding import make_generator
 from ..train.evaluate import accuracy, head_accuracies
 from ..train.precision import autocast
 from ..train.schedule import warmup_cosine
 from ..analysis.pseudo_labels import teacher_predictions
-from ..train.supervised import head_logits
 from .augment import strong_augment
 from .ema import ema_model
-from .objective import (TEACHERS, Objective, pseudo_label, supervised_loss, teacher_logits,
-                        unsupervised_loss)
+from .objective import TEACHERS, Objective, semi_supervised_objective, supervised_loss
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,9 @@ def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.T
                          unlabeled_weight: float = 4.0, soft_targets: bool = False, label_smoothing: float = 0.0,
                          averaged: nn.Module | None = None, student: nn.Module | None = None,
                          precision: str = "auto") -> Objective:
-    """The loss of one pseudo-labeling step (Eq. 1–4), shared by :func:`fit_semi_supervised` and the full run.
+    """The loss of one pseudo-labeling step, shared by :func:`fit_semi_supervised` and the full run: the model's
+    forward passes, then :func:`~semiformer_lib.ssl.objective.semi_supervised_objective` (Eq. 1–4) on their logits,
+    so the function chapter 4 shows is the one that trains.
 
     ``weak_x`` ``[B, C, H, W]`` and ``labels`` ``[B]``: the labeled weak views; ``weak_u`` / ``strong_u``
     ``[μB, C, H, W]``: the unlabeled images' two views (normalised floats). The teacher predicts on ``weak_u`` in
@@ -187,18 +188,17 @@ def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.T
                 raise ValueError("teacher='ema' needs the EMA model (averaged=)")
             weak_heads, ema_logits = (), averaged.module(weak_u)
         else:
-            was_training = model.training
-            model.eval()                                       # the official engine predicts pseudo-labels in eval mode
-            weak_heads, ema_logits = head_logits(model, weak_u), None
-            model.train(was_training)
-        pseudo = pseudo_label(teacher_logits(weak_heads, teacher, ema_logits), threshold, soft_targets)
+            with eval_mode(model):                             # the official engine predicts pseudo-labels in eval mode
+                weak_heads, ema_logits = head_logits(model, weak_u), None
     batch = weak_x.shape[0]
     with autocast(device, precision):
         inputs = torch.cat([weak_x, strong_u])
         heads = tuple(student(inputs)) if student is not None else head_logits(model, inputs)   # [B + μB, K] each
-        labeled_loss = supervised_loss(tuple(h[:batch] for h in heads), labels, label_smoothing)
-        unlabeled_loss = unsupervised_loss(tuple(h[batch:] for h in heads), pseudo)
-    return Objective(labeled_loss + unlabeled_weight * unlabeled_loss, labeled_loss, unlabeled_loss, pseudo)
+        return semi_supervised_objective(
+            labeled_heads=tuple(h[:batch] for h in heads), labels=labels, weak_heads=weak_heads,
+            strong_heads=tuple(h[batch:] for h in heads), teacher=teacher, threshold=threshold,
+            unlabeled_weight=unlabeled_weight, soft=soft_targets, label_smoothing=label_smoothing,
+            ema_logits=ema_logits)
 
 
 def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
@@ -215,7 +215,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
     if len({s.image_shape for s in sets}) != 1:
         raise ValueError(f"image shapes differ: {[s.image_shape for s in sets]}")
     semi = unlabeled is not None and config.unlabeled_weight > 0
-    if semi and config.teacher in ("conv", "transformer") and not hasattr(model, "forward_heads"):
+    if semi and config.teacher in ("conv", "transformer") and not is_two_headed(model):
         raise ValueError(f"teacher={config.teacher!r} needs a two-headed model; {type(model).__name__} has one head "
                          "(use teacher='fused' or 'ema')")
     device = labeled.device
@@ -271,7 +271,7 @@ def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet
         averaged.update(model, step=step)
         if step == config.steps or (config.eval_every and step % config.eval_every == 0):
             history.step.append(step)
-            if hasattr(model, "forward_heads"):
+            if is_two_headed(model):
                 heads_now = head_accuracies(model, test)
                 history.head_acc.append(heads_now)
                 history.test_acc.append(heads_now["summed"])

@@ -80,15 +80,7 @@ def barrier(process: Process) -> None:
         dist.barrier()
 
 
-def broadcast_object(value, process: Process):
-    """Rank 0's ``value`` on every process."""
-    if not process.distributed:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
-def teardown(process: Process) -> None:
-    if process.distributed and dist.is_initialized():
+def teardown() -> None:
+    """Leave the process group, if this process joined one (also after an error, so no rank waits on it)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

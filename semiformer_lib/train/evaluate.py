@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
+from ..models.interface import HEAD_NAMES, eval_mode, head_logits, is_two_headed
 from .precision import autocast
 
 
@@ -18,14 +19,12 @@ EVAL_BATCH = 256
 @torch.inference_mode()
 def predict(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Logits ``[N, num_classes]`` (float32, on the dataset's device) in eval mode; restores the model's mode."""
-    was_training = model.training
-    model.eval()
     chunks = []
-    for start in range(0, len(dataset), batch_size):
-        images = to_model_input(dataset.images[start:start + batch_size], dataset.mean, dataset.std)
-        with autocast(dataset.device):
-            chunks.append(model(images).float())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(dataset), batch_size):
+            images = to_model_input(dataset.images[start:start + batch_size], dataset.mean, dataset.std)
+            with autocast(dataset.device):
+                chunks.append(model(images).float())
     return torch.cat(chunks)
 
 
@@ -34,31 +33,25 @@ def accuracy(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) 
     return (predict(model, dataset, batch_size).argmax(dim=1) == dataset.labels).float().mean()
 
 
-HEAD_NAMES = ("conv", "transformer", "summed")
-
-
 @torch.no_grad()                     # not inference_mode: the counts may be all-reduced in place afterwards
 def head_hits(model: nn.Module, batches, mean: tuple[float, ...], std: tuple[float, ...], precision: str = "auto",
               channels_last: bool = False) -> torch.Tensor:
     """Correct predictions over ``batches`` (pairs of uint8 images ``[b, C, H, W]`` and labels ``[b]``, on the
     model's device), in eval mode: ``[conv, transformer, summed, count]`` for a two-headed model, ``[own, count]``
     for one head. A device tensor, so the caller chooses when to sync (and may sum it across processes first)."""
-    from .supervised import head_logits      # supervised imports this module at load time
-    was_training = model.training
-    model.eval()
-    two_heads = hasattr(model, "forward_heads")
+    two_heads = is_two_headed(model)
     hits = torch.zeros(4 if two_heads else 2, device=next(model.parameters()).device)
-    for images, labels in batches:
-        inputs = to_model_input(images, mean, std)
-        if channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with autocast(images.device, precision):
-            heads = [h.float() for h in head_logits(model, inputs)]
-        predictions = [*heads, sum(heads)] if two_heads else heads
-        for row, logits in enumerate(predictions):
-            hits[row] += (logits.argmax(dim=1) == labels).sum()
-        hits[-1] += labels.numel()
-    model.train(was_training)
+    with eval_mode(model):
+        for images, labels in batches:
+            inputs = to_model_input(images, mean, std)
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast(images.device, precision):
+                heads = [h.float() for h in head_logits(model, inputs)]
+            predictions = [*heads, sum(heads)] if two_heads else heads
+            for row, logits in enumerate(predictions):
+                hits[row] += (logits.argmax(dim=1) == labels).sum()
+            hits[-1] += labels.numel()
     return hits
 
 
@@ -76,7 +69,7 @@ def resident_batches(dataset: ImageSet, batch_size: int = EVAL_BATCH, indices: t
 def head_accuracies(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """Accuracy of each head of a two-headed model (one with ``forward_heads``, e.g. a Semiformer) and of their
     summed logits, the model's prediction: ``{"conv": …, "transformer": …, "summed": …}``."""
-    if not hasattr(model, "forward_heads"):
+    if not is_two_headed(model):
         raise TypeError(f"{type(model).__name__} has one head; head_accuracies needs a model with forward_heads")
     hits = head_hits(model, resident_batches(dataset, batch_size), dataset.mean, dataset.std).tolist()  # one sync
     return {name: hits[k] / hits[-1] for k, name in enumerate(HEAD_NAMES)}

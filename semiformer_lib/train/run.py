@@ -38,6 +38,7 @@ from torch import nn
 from ..data import DatasetFileError, ImageSet, ResidentSource, SplitError, StreamedSource, load_dataset, to_model_input
 from ..data.splits import make_split
 from ..models import create_model
+from ..models.interface import HEAD_NAMES, head_logits
 from ..progress import tqdm
 from ..seeding import make_generator, seed_everything
 from ..ssl.ema import ema_model
@@ -47,11 +48,10 @@ from . import distributed
 from .checkpoint import (CheckpointError, capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint,
                          restore_rng, save_checkpoint)
 from .config import ConfigError, RunConfig, load_config
-from .evaluate import EVAL_BATCH, HEAD_NAMES, head_hits, resident_batches
+from .evaluate import EVAL_BATCH, head_hits, resident_batches
 from .precision import autocast
 from .results import ResultsError, provenance, write_results
 from .schedule import warmup_cosine
-from .supervised import head_logits
 
 # Keys that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "workers", "compile", "output_dir", "profile", "device")
@@ -405,8 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        distributed.teardown()
     if "stopped_at" in record:
         print(f"stopped after step {record['stopped_at']}; continue with --resume ({record['checkpoint']})")
     elif "path" in record:

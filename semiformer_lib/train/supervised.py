@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageSet, to_model_input, weak_augment
+from ..models.interface import head_logits
 from ..progress import tqdm
 from ..seeding import make_generator
 from .evaluate import accuracy
@@ -84,12 +85,6 @@ class History:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def head_logits(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The logits of every head, each ``[B, num_classes]``: ``(conv, transformer)`` for a two-headed model (one
-    with ``forward_heads``, e.g. Semiformer), ``(logits,)`` for any other classifier."""
-    return tuple(model.forward_heads(inputs)) if hasattr(model, "forward_heads") else (model(inputs),)
 
 
 def heads_cross_entropy(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,

@@ -8,10 +8,10 @@ from semiformer_lib import viz
 
 def test_a_figure_wider_than_the_page_is_fitted_to_it():
     wide = plt.figure(figsize=(12.0, 3.5))
-    viz._finish(wide)
+    viz.style._finish(wide)
     assert tuple(wide.get_size_inches()) == pytest.approx((viz.PAGE_WIDTH, 3.5 * 0.8))   # height shrinks ≤ 1/5
     narrow = plt.figure(figsize=(5.0, 3.0))
-    viz._finish(narrow)
+    viz.style._finish(narrow)
     assert tuple(narrow.get_size_inches()) == pytest.approx((5.0, 3.0))
 
 
@@ -59,3 +59,28 @@ def test_receptive_field_titles_stay_apart():
     figure.canvas.draw()
     assert not _overlaps([ax.title for ax in figure.axes])
     assert figure._suptitle.get_text() == "Effective receptive field"
+
+
+def test_importing_viz_changes_no_matplotlib_setting():
+    import subprocess
+    import sys
+
+    check = ("import matplotlib as mpl; before = dict(mpl.rcParams); import semiformer_lib.viz; "
+             "print(sorted(k for k in before if mpl.rcParams[k] != before[k]))")
+    changed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout
+    assert changed.strip() == "[]"
+
+
+def test_a_figure_keeps_the_book_style_and_the_callers_settings_come_back():
+    import matplotlib as mpl
+
+    with mpl.rc_context({"figure.dpi": 50, "axes.grid": False}):
+        figure = viz.plot_filters({"stem": torch.randn(8, 1, 3, 3)})
+        curves = [{"step": 1, "model": {"summed": 0.5}, "ema": {"summed": 0.5}, "mask_rate": 0.2, "pseudo_acc": 0.6}]
+        shown = viz.plot_run({"run": {"curves": curves, "schedule": {"supervised_steps": 0},
+                                      "provenance": {"device": "cpu"}}})
+        assert mpl.rcParams["figure.dpi"] == 50 and not mpl.rcParams["axes.grid"]
+    assert figure.dpi == viz.DPI == shown.dpi
+    axes = shown.axes[0]
+    assert not axes.spines["top"].get_visible()
+    assert axes.xaxis.get_gridlines()[0].get_alpha() == viz.BOOK_STYLE["grid.alpha"]

@@ -1,0 +1,168 @@
+"""Figures of chapter 4, pseudo-labeling: test accuracy of each method during training, pseudo-label quality per
+step, which teacher labels best, quantity against quality as τ varies, and which classes get pseudo-labels.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .style import PAGE_WIDTH, PALETTE, _finish, styled
+
+METHOD_COLORS = {"semiformer": PALETTE["semiformer"], "vit": PALETTE["vit"], "cnn": PALETTE["cnn"]}
+TEACHER_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fused": PALETTE["semiformer"],
+                  "ema": PALETTE["prior"]}
+
+
+def method_color(label: str) -> str:
+    """Colour of a method from the model family its label names (``"FixMatch ViT"`` → ViT red)."""
+    lowered = label.lower()
+    for family, color in METHOD_COLORS.items():
+        if family in lowered:
+            return color
+    return PALETTE["other"]
+
+
+def _moving_average(values, window: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def _by_method(histories: dict) -> dict:
+    grouped = defaultdict(list)
+    for (label, _seed), history in histories.items():
+        grouped[label].append(history)
+    return grouped
+
+
+@styled
+def plot_ssl_curves(histories: dict, head: str | None = None, title: str = "Test accuracy during training"):
+    """Test accuracy at each evaluation, mean over seeds (band: lowest to highest seed), one line per method.
+
+    ``histories``: ``{(method label, seed): SemiHistory}``. ``head`` picks a Semiformer head (``"conv"``,
+    ``"transformer"``) where a method has it; one-headed methods always show their own accuracy. Supervised
+    methods are dashed (their labels start with "supervised")."""
+    fig, ax = plt.subplots(figsize=(6.8, 3.8))
+    for label, runs in _by_method(histories).items():
+        steps = runs[0].step
+        curves = np.asarray([[100 * (h.head_acc[i].get(head, h.test_acc[i]) if head else h.test_acc[i])
+                              for i in range(len(steps))] for h in runs])
+        color = method_color(label)
+        style = "--" if label.lower().startswith("supervised") else "-"
+        ax.plot(steps, curves.mean(axis=0), style, marker="o", ms=3, color=color, label=label)
+        ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.15)
+    warmup = [s for h in histories.values() for s, v in enumerate(h.mask_rate) if v == v]
+    if warmup:
+        ax.axvline(min(warmup) + 0.5, color="black", lw=0.8, ls=":", label="pseudo-labels start")
+    ax.set_xlabel("step")
+    ax.set_ylabel("test accuracy (%)" + (f", {head} head where present" if head else ""))
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _finish(fig)
+
+
+@styled
+def plot_pseudo_label_quality(histories: dict, window: int = 10,
+                              title: str = "Pseudo-labels during training: how many pass τ, how many are right"):
+    """Per step (moving average over ``window`` steps, mean over seeds) for every method that pseudo-labels: the
+    mask rate and the accuracy of all pseudo-labels and of the confident ones (against the true labels of the
+    unlabeled images, which training never reads)."""
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.3), sharex=True)
+    panels = [("mask_rate", "mask rate", "kept (confidence ≥ τ)"), ("pseudo_acc", "accuracy", "all pseudo-labels"),
+              ("confident_acc", "accuracy", "kept pseudo-labels")]
+    styles, used = ["-", "--", ":", "-."], defaultdict(int)
+    for label, runs in _by_method(histories).items():
+        if all(all(v != v for v in h.mask_rate) for h in runs):
+            continue                                                     # supervised: nothing to show
+        color = method_color(label)
+        style = styles[used[color] % len(styles)]                        # same family twice: a new line style
+        used[color] += 1
+        for ax, (field_name, ylabel, panel_title) in zip(axes, panels):
+            series = np.asarray([getattr(h, field_name) for h in runs], dtype=float)   # [seeds, steps]
+            steps = np.arange(1, series.shape[1] + 1)
+            started = ~np.all(np.isnan(series), axis=0)                   # steps after the supervised warm-up
+            with warnings.catch_warnings():                                # a step where no seed kept an image
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(series[:, started], axis=0)
+            smoothed = _moving_average(100 * mean, window)
+            ax.plot(steps[started][len(mean) - len(smoothed):], smoothed, style, color=color, label=label)
+            ax.set_ylabel(ylabel + " (%)")
+            ax.set_xlabel("step")
+            ax.set_title(panel_title, fontsize=9)
+    axes[0].legend(fontsize=7.5)
+    fig.suptitle(title, fontsize=11)
+    return _finish(fig)
+
+
+@styled
+def plot_teacher_quality(history, threshold: float, title: str | None = None):
+    """From one run's teacher probe: for every teacher, at each evaluation, the share of the probe images it
+    would pseudo-label at ``threshold`` and the accuracy of those labels — which branch should teach."""
+    from ..analysis.pseudo_labels import threshold_tradeoff
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4), sharex=True)
+    for teacher, confidence in history.probe_confidence.items():
+        rows = [threshold_tradeoff(confidence[i], history.probe_predicted[teacher][i], history.probe_labels,
+                                   [threshold]).iloc[0] for i in range(len(history.probe_step))]
+        color = TEACHER_COLORS.get(teacher, PALETTE["other"])
+        axes[0].plot(history.probe_step, [100 * r["mask_rate"] for r in rows], "o-", color=color, label=teacher)
+        axes[1].plot(history.probe_step, [100 * r["confident_accuracy"] for r in rows], "o-", color=color,
+                     label=teacher)
+    axes[0].set_ylabel(f"kept, confidence ≥ {threshold:g} (%)")
+    axes[1].set_ylabel("accuracy of the kept (%)")
+    for ax in axes:
+        ax.set_xlabel("step")
+    axes[0].legend(title="teacher", fontsize=8)
+    fig.suptitle(title or "Which branch should teach? Every teacher's pseudo-labels\n"
+                          f"on the same unlabeled images (τ = {threshold:g})", fontsize=11)
+    return _finish(fig)
+
+
+@styled
+def plot_threshold_tradeoff(tables: dict, marked: float | None = None,
+                            title: str = "Quantity vs quality of pseudo-labels as τ varies"):
+    """``tables``: name → :func:`~semiformer_lib.analysis.threshold_tradeoff` frame. Left: mask rate against τ;
+    middle: accuracy of the confident pseudo-labels against τ; right: the two against each other. ``marked`` draws
+    a threshold (e.g. the run's τ)."""
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 3.3))
+    for i, (name, table) in enumerate(tables.items()):
+        color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"], PALETTE["vit"]][i % 3])
+        axes[0].plot(table.threshold, 100 * table.mask_rate, color=color, label=name)
+        axes[1].plot(table.threshold, 100 * table.confident_accuracy, color=color, label=name)
+        axes[2].plot(100 * table.mask_rate, 100 * table.confident_accuracy, color=color, label=name)
+    if marked is not None:
+        for ax in axes[:2]:
+            ax.axvline(marked, color="black", lw=0.8, ls=":")
+    axes[0].set_xlabel("threshold τ")
+    axes[0].set_ylabel("mask rate: share kept (%)")
+    axes[1].set_xlabel("threshold τ")
+    axes[1].set_ylabel("accuracy of the kept (%)")
+    axes[2].set_xlabel("quantity: mask rate (%)")
+    axes[2].set_ylabel("quality: accuracy (%)")
+    axes[0].legend(fontsize=7.5)
+    fig.suptitle(title, fontsize=11)
+    return _finish(fig)
+
+
+@styled
+def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
+                         title: str = "Which classes get pseudo-labels"):
+    """Grouped bars: for each class, the share of its unlabeled images whose pseudo-label passes the threshold;
+    ``rates``: name → ``[num_classes]`` values in [0, 1]."""
+    names = list(rates)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4))
+    for i, name in enumerate(names):
+        values = 100 * np.asarray(rates[name], dtype=float)
+        positions = np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width
+        color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"]][i % 2])
+        ax.bar(positions, values, width, color=color, alpha=0.85, label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8.5)
+    ax.set_ylabel("mask rate (%)")
+    ax.set_title(title + (f" (τ = {threshold:g})" if threshold is not None else ""))
+    ax.grid(axis="x", visible=False)
+    ax.legend(fontsize=8)
+    return _finish(fig)

@@ -1,8 +1,8 @@
 # Two commands do all the set-up (fresh Debian, Python 3.11, as root):
 #   make book   — venv + pinned stack + library + data, then the HTML book in _build/html
 #                 (make book EXECUTE=1 re-executes every chapter first and saves its outputs)
-#   make test   — the same set-up, then the unit tests, the built book in headless Chromium (make browser-test)
-#                 and every chapter under pytest --nbval
+#   make test   — the same set-up, then ruff (make lint), the unit tests, the built book in headless Chromium
+#                 (make browser-test) and every chapter under pytest --nbval
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -16,7 +16,7 @@ WIDGETS_DIST := node_modules/@jupyter-widgets/html-manager/dist
 # The browser the book is tested in: Debian's chromium, driven by Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup data test unit nbval book browser-test execute clean
+.PHONY: setup data lint test unit nbval book browser-test execute clean
 
 setup: $(INSTALLED)
 
@@ -41,6 +41,10 @@ $(DATA_READY): $(INSTALLED)
 	$(BIN)/python -m data_prep fashion-mnist
 	touch $@
 
+# The fast stage: ruff (pyproject.toml's rules, notebooks included) in about a second.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
 unit: data
 	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
@@ -48,8 +52,9 @@ nbval: data
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  -p no:cacheprovider book
 
-# Unit tests first, then the built book in a browser (a minute), then every chapter re-executed (the long part).
-test: data
+# Fast checks first (lint, then the unit tests), then the built book in a browser (a minute), then every chapter
+# re-executed (the long part).
+test: lint data
 	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 	$(MAKE) browser-test
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \

@@ -1,8 +1,9 @@
 """Run chapters from the command line: ``python -m semiformer_lib.notebooks book/01_*.ipynb``.
 
 Each notebook is executed top to bottom in a fresh kernel of the current Python environment, in its own folder,
-and saved in place with its new outputs (progress bars reduced to their final state) (what ``make book EXECUTE=1`` does before building). A failing cell
-(a failed claim included) stops that notebook, leaves the file on disk untouched, and makes the exit status 1.
+and saved in place with its new outputs, progress bars reduced to their final state (what ``make book EXECUTE=1``
+does before building). A failing cell (a failed claim included) stops that notebook, leaves the file on disk
+untouched, and makes the exit status 1.
 ``SEMIFORMER_PROFILE=gpu`` selects the full-size experiments on a CUDA machine.
 """
 from __future__ import annotations

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from semiformer_lib.analysis import class_mask_rate, teacher_predictions, threshold_tradeoff
-from semiformer_lib.data import get_split
 from semiformer_lib.models import create_model
 from semiformer_lib.ssl import SemiConfig, SemiMethod, compare_methods, ema_model
 from semiformer_lib.train import eval_subset, head_accuracies
@@ -80,7 +79,8 @@ def test_compare_methods_shares_the_warm_up(fashion_train, fashion_test):
 def test_compare_methods_refuses_bad_chains(fashion_train, fashion_test):
     base = SemiMethod("a", "cnn_mini", SHORT, uses_unlabeled=False)
     with pytest.raises(ValueError, match="not a method listed before"):
-        compare_methods([SemiMethod("b", "cnn_mini", SHORT, warm_start="a"), base], fashion_train, fashion_test, 4, (0,))
+        compare_methods([SemiMethod("b", "cnn_mini", SHORT, warm_start="a"), base], fashion_train, fashion_test,
+                        4, (0,))
     with pytest.raises(ValueError, match="models differ"):
         compare_methods([base, SemiMethod("b", "vit_mini_patch4", SHORT, warm_start="a")], fashion_train,
                         fashion_test, 4, (0,))

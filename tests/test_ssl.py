@@ -43,14 +43,20 @@ def test_unlabeled_loss_averages_over_all_images_masked_ones_as_zero():
     pseudo = pseudo_label(teacher, 0.7)
     assert pseudo.mask.tolist() == [1.0, 0.0, 1.0, 0.0]
     conv, transformer = torch.randn(4, 2), torch.randn(4, 2)
-    ce = lambda h: F.cross_entropy(h, torch.tensor([0, 0, 1, 0]), reduction="none")
+
+    def ce(h):
+        return F.cross_entropy(h, torch.tensor([0, 0, 1, 0]), reduction="none")
+
     expected = ((ce(conv) * pseudo.mask).sum() / 4 + (ce(transformer) * pseudo.mask).sum() / 4) / 2
     assert unsupervised_loss((conv, transformer), pseudo).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_total_is_labeled_plus_lambda_times_unlabeled():
     torch.manual_seed(0)
-    heads = lambda n: (torch.randn(n, 5), torch.randn(n, 5))
+
+    def heads(n):
+        return torch.randn(n, 5), torch.randn(n, 5)
+
     labeled, weak, strong, labels = heads(4), heads(8), heads(8), torch.tensor([0, 1, 2, 3])
     parts = {lam: semi_supervised_objective(labeled, labels, weak, strong, threshold=0.0, unlabeled_weight=lam)
              for lam in (0.0, 4.0)}

@@ -11,7 +11,8 @@ from .attention import (attention_maps, attention_rollout, class_token_attention
                         model_attention_distance, patch_centres, patch_embedding_filters, patch_grid, patch_pixels,
                         position_locality, position_similarity)
 from .features import is_vit, pooled_features, spatial_features
-from .invariance import SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness, shuffle_patches
+from .invariance import (SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness,
+                         shuffle_patches)
 from .pseudo_labels import class_mask_rate, teacher_predictions, threshold_tradeoff
 from .receptive_field import effective_receptive_field, erf_radius
 from .similarity import branch_similarity, flatten_features, linear_cka
@@ -19,5 +20,6 @@ from .similarity import branch_similarity, flatten_features, linear_cka
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
            "position_locality", "position_similarity", "is_vit", "pooled_features", "spatial_features",
-           "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness", "shuffle_patches",
-           "class_mask_rate", "teacher_predictions", "threshold_tradeoff", "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]
+           "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness",
+           "shuffle_patches", "class_mask_rate", "teacher_predictions", "threshold_tradeoff",
+           "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]

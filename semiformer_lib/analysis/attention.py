@@ -75,7 +75,8 @@ def patch_centres(grid: tuple[int, int], patch_size: int) -> torch.Tensor:
 
 def mean_attention_distance(maps: torch.Tensor, grid: tuple[int, int], patch_size: int,
                             num_prefix_tokens: int = 1) -> torch.Tensor:
-    """Attention-weighted query–key distance in pixels, ``[depth, heads]``, from ``maps`` ``[depth, B, heads, T, T]``."""
+    """Attention-weighted query–key distance in pixels, ``[depth, heads]``, from ``maps``
+    ``[depth, B, heads, T, T]``."""
     n = grid[0] * grid[1]
     if maps.shape[-1] != num_prefix_tokens + n:
         raise ValueError(f"maps have {maps.shape[-1]} tokens; a {grid} grid with {num_prefix_tokens} prefix "

@@ -45,8 +45,8 @@ def _unpickle(path: Path, fix: str) -> dict:
 
 
 def load_cifar(name: str, split: str, root: str | Path, device: str | torch.device = "cpu") -> ImageSet:
-    """Read CIFAR ``name`` (``"cifar10"`` / ``"cifar100"``) ``split`` (``"train"``, ``"test"``) from ``root`` (the folder
-    holding the unpacked ``cifar-…`` folder). Images ``[N, 3, 32, 32]`` uint8, labels ``[N]`` int64."""
+    """Read CIFAR ``name`` (``"cifar10"`` / ``"cifar100"``) ``split`` (``"train"``, ``"test"``) from ``root``
+    (the folder holding the unpacked ``cifar-…`` folder). Images ``[N, 3, 32, 32]`` uint8, labels ``[N]`` int64."""
     if name not in LAYOUT:
         raise ValueError(f"unknown CIFAR variant {name!r}; choose cifar10 or cifar100")
     if split not in ("train", "test"):

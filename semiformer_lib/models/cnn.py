@@ -42,7 +42,8 @@ class SmallCNN(nn.Module):
                  img_size: int = 28, padding_mode: str = "zeros"):
         super().__init__()
         if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
-            raise ValueError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
+            raise ValueError("padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', "
+                             f"got {padding_mode!r}")
         if len(widths) != len(blocks):
             raise ValueError(f"widths {widths} and blocks {blocks} must have the same length")
         if img_size <= 64:   # small images: keep full resolution in the first stage

@@ -218,9 +218,9 @@ class Semiformer(nn.Module):
         for index in range(1, size.depth):
             stage = index // per_stage
             first_of_stage = index % per_stage == 0
-            blocks.append(FusedBlock(in_width, widths[stage], stride=2 if first_of_stage else 1, embed_dim=D, num_heads=size.num_heads,
-                                     mlp_ratio=size.mlp_ratio, drop_path=dpr[index], fusion=fusion,
-                                     injection=injection, last=index == size.depth - 1))
+            blocks.append(FusedBlock(in_width, widths[stage], stride=2 if first_of_stage else 1, embed_dim=D,
+                                     num_heads=size.num_heads, mlp_ratio=size.mlp_ratio, drop_path=dpr[index],
+                                     fusion=fusion, injection=injection, last=index == size.depth - 1))
             in_width = widths[stage]
         self.blocks = nn.ModuleList(blocks)
         self.conv_head = nn.Linear(widths[-1], num_classes)

@@ -13,6 +13,7 @@ from .experiments import SemiComparison, SemiMethod, compare_methods
 from .objective import (TEACHERS, Objective, PseudoLabels, pseudo_label, semi_supervised_objective, supervised_loss,
                         teacher_logits, unsupervised_loss)
 
-__all__ = ["strong_augment", "strong_ops", "ema_model", "SemiConfig", "SemiHistory", "fit_semi_supervised", "semi_supervised_step", "SemiComparison", "SemiMethod", "compare_methods",
+__all__ = ["strong_augment", "strong_ops", "ema_model", "SemiConfig", "SemiHistory", "fit_semi_supervised",
+           "semi_supervised_step", "SemiComparison", "SemiMethod", "compare_methods",
            "TEACHERS", "Objective", "PseudoLabels", "pseudo_label",
            "semi_supervised_objective", "supervised_loss", "teacher_logits", "unsupervised_loss"]

@@ -86,7 +86,8 @@ class SemiConfig:
                   ("strong_ops", self.strong_ops >= 0, "≥ 0"), ("cutout", 0 <= self.cutout < 1, "in [0, 1)"),
                   ("probe_size", self.probe_size >= 0, "≥ 0"),
                   ("schedule_start", self.schedule_start >= 0, "≥ 0"),
-                  ("schedule_steps", self.schedule_steps is None or self.schedule_steps >= self.schedule_start + self.steps,
+                  ("schedule_steps",
+                   self.schedule_steps is None or self.schedule_steps >= self.schedule_start + self.steps,
                    f"≥ schedule_start + steps = {self.schedule_start + self.steps} (or None)")]
         for name, ok, rule in checks:
             if not ok:
@@ -107,9 +108,9 @@ class SemiHistory:
     head (``head_acc``: dicts, empty for a one-headed model), of the EMA model (``ema_acc``), and the per-class
     mask rate since the previous evaluation (``class_mask_rate``: lists of ``num_classes``).
 
-    Teacher probe (``config.probe_size`` unlabeled images, un-augmented): at each evaluation (``probe_step``) every available
-    teacher's confidence and argmax, ``probe_confidence[teacher]`` and ``probe_predicted[teacher]`` ``[evals, N]``
-    (CPU tensors), and the images' true labels ``probe_labels`` ``[N]`` — read by
+    Teacher probe (``config.probe_size`` unlabeled images, un-augmented): at each evaluation (``probe_step``) every
+    available teacher's confidence and argmax, ``probe_confidence[teacher]`` and ``probe_predicted[teacher]``
+    ``[evals, N]`` (CPU tensors), and the images' true labels ``probe_labels`` ``[N]`` — read by
     :func:`semiformer_lib.analysis.threshold_tradeoff` at any threshold after the run.
     """
     mask_rate: list[float] = field(default_factory=list)
@@ -144,7 +145,8 @@ class SemiHistory:
         ``steps`` pseudo-labeling steps (the last ones with ``end=True``); warm-up steps and steps without a value
         are skipped."""
         if name not in ("mask_rate", "pseudo_acc", "confident_acc"):
-            raise ValueError(f"no per-step pseudo-label diagnostic {name!r}; use mask_rate, pseudo_acc or confident_acc")
+            raise ValueError(f"no per-step pseudo-label diagnostic {name!r}; "
+                             "use mask_rate, pseudo_acc or confident_acc")
         values = [v for v in getattr(self, name) if v == v]
         window = values[-steps:] if end else values[:steps]
         if not window:
@@ -201,7 +203,8 @@ def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.T
             ema_logits=ema_logits)
 
 
-def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,
+# One of the library's three training loops; the one-loop redesign (issue 17) replaces it, and with it this noqa.
+def fit_semi_supervised(model: nn.Module, labeled: ImageSet, unlabeled: ImageSet | None, test: ImageSet,  # noqa: C901
                         config: SemiConfig = SemiConfig(), seed: int = 0, progress: bool = True,
                         desc: str = "semi-supervised") -> SemiHistory:
     """Train ``model`` with pseudo-labels on ``unlabeled`` (see the module docstring); returns the history.

@@ -57,13 +57,13 @@ class SemiComparison:
         """``{method: {seed: value}}`` of one column of the table — the shape the chapters' claims compare."""
         if column not in self.table.columns:
             raise ValueError(f"no column {column!r}; columns: {list(self.table.columns)}")
-        return {label: dict(zip(rows["seed"], rows[column])) for label, rows in self.table.groupby("method", sort=False)}
+        by_method = self.table.groupby("method", sort=False)
+        return {label: dict(zip(rows["seed"], rows[column])) for label, rows in by_method}
 
 
-def compare_methods(methods: list[SemiMethod], train: ImageSet, test: ImageSet, labels_per_class: int, seeds,
-                    unlabeled_size: int | None = None, progress: bool = True) -> SemiComparison:
-    """Train every method on every seed's ``labels_per_class`` split of ``train``; the unlabeled pool is the rest
-    of ``train`` (its first ``unlabeled_size`` images when given). One progress bar over the runs."""
+def _check_methods(methods: list[SemiMethod]) -> None:
+    """Refuse, before any training, a list whose runs could not be told apart or whose warm starts cannot work:
+    a method continues one listed before it, with the same model."""
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two methods share a label in {labels}: their runs could not be told apart")
@@ -72,10 +72,17 @@ def compare_methods(methods: list[SemiMethod], train: ImageSet, test: ImageSet, 
         if method.warm_start is not None and method.warm_start not in earlier:
             raise ValueError(f"method {method.label!r} starts from {method.warm_start!r}, which is not a method listed "
                              f"before it (earlier: {list(earlier)})")
-        if method.warm_start is not None and (earlier[method.warm_start].model, earlier[method.warm_start].model_options) != (
-                method.model, method.model_options):
+        parent = earlier.get(method.warm_start)
+        if parent is not None and (parent.model, parent.model_options) != (method.model, method.model_options):
             raise ValueError(f"method {method.label!r} ({method.model}) cannot start from {method.warm_start!r} "
-                             f"({earlier[method.warm_start].model}): the models differ")
+                             f"({parent.model}): the models differ")
+
+
+def compare_methods(methods: list[SemiMethod], train: ImageSet, test: ImageSet, labels_per_class: int, seeds,
+                    unlabeled_size: int | None = None, progress: bool = True) -> SemiComparison:
+    """Train every method on every seed's ``labels_per_class`` split of ``train``; the unlabeled pool is the rest
+    of ``train`` (its first ``unlabeled_size`` images when given). One progress bar over the runs."""
+    _check_methods(methods)
     parents = {m.warm_start for m in methods}
     if unlabeled_size is not None and unlabeled_size < 1:
         raise ValueError(f"unlabeled_size must be ≥ 1 or None, got {unlabeled_size}")

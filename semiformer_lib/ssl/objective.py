@@ -55,7 +55,8 @@ class Objective:
     pseudo: PseudoLabels
 
 
-def teacher_logits(heads: tuple[torch.Tensor, ...], teacher: str, ema_logits: torch.Tensor | None = None) -> torch.Tensor:
+def teacher_logits(heads: tuple[torch.Tensor, ...], teacher: str,
+                   ema_logits: torch.Tensor | None = None) -> torch.Tensor:
     """The logits the pseudo-labels come from, detached. ``heads`` are the model's head logits on the weak view —
     ``(conv, transformer)`` for a Semiformer, ``(logits,)`` for a one-headed model; ``ema_logits`` the EMA model's
     prediction on the same view (needed for ``teacher="ema"``)."""
@@ -83,7 +84,8 @@ def pseudo_label(logits: torch.Tensor, threshold: float = 0.7, soft: bool = Fals
     return PseudoLabels(probabilities if soft else predicted, mask, confidence, predicted)
 
 
-def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
+                    label_smoothing: float = 0.0) -> torch.Tensor:
     """``L_x``: cross-entropy of every head against the labels, averaged over heads — the supervised loop's loss."""
     return heads_cross_entropy(heads, labels, label_smoothing)
 

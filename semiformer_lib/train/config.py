@@ -202,41 +202,50 @@ def parse_overrides(pairs: list[str]) -> dict:
     return parsed
 
 
+def _read_config_file(path: Path) -> tuple[dict, dict]:
+    """``(values, profiles)`` of a YAML config file, refused with a :class:`ConfigError` naming it when it is
+    missing, not YAML, or not a mapping."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(loaded).__name__}")
+    profiles = loaded.pop("profiles", {}) or {}
+    return loaded, profiles
+
+
+def _chosen_profile(profiles: dict, profile: str | None, source: str) -> str | None:
+    """The profile to apply: the one asked for, else ``gpu`` where CUDA is present and the file has one, else
+    ``cpu``; None when the file has no profiles. Its keys are checked here, so a typo names the profile."""
+    if not profiles:
+        if profile is not None:
+            raise ConfigError(f"profile {profile!r} asked for, but {source} defines no profiles")
+        return None
+    if profile is None:
+        import torch
+        profile = "gpu" if torch.cuda.is_available() and "gpu" in profiles else "cpu"
+    if profile not in profiles:
+        raise ConfigError(f"profile {profile!r} is not in {source}; it has {sorted(profiles)}")
+    for key in profiles[profile]:
+        if key not in KNOWN_KEYS:
+            raise _unknown_key(key, f"{source} (profile {profile})")
+    return profile
+
+
 def load_config(path: str | Path | None = None, overrides: dict | list[str] | None = None,
                 profile: str | None = None) -> RunConfig:
     """Read a config file (or start from the defaults), apply its profile, then ``overrides``; validate."""
-    values: dict = {}
-    source = "the defaults"
-    profiles: dict = {}
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path} must hold a mapping of config keys, got {type(loaded).__name__}")
-        profiles = loaded.pop("profiles", {}) or {}
-        values.update(loaded)
+    values, profiles = _read_config_file(Path(path)) if path is not None else ({}, {})
+    source = str(Path(path)) if path is not None else "the defaults"
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     overrides = dict(overrides or {})
-    profile = overrides.pop("profile", None) or profile
-    if profiles:
-        if profile is None:
-            import torch
-            profile = "gpu" if torch.cuda.is_available() and "gpu" in profiles else "cpu"
-        if profile not in profiles:
-            raise ConfigError(f"profile {profile!r} is not in {source}; it has {sorted(profiles)}")
-        for key in profiles[profile]:
-            if key not in KNOWN_KEYS:
-                raise _unknown_key(key, f"{source} (profile {profile})")
+    profile = _chosen_profile(profiles, overrides.pop("profile", None) or profile, source)
+    if profile is not None:
         values.update(profiles[profile])
-    elif profile is not None:
-        raise ConfigError(f"profile {profile!r} asked for, but {source} defines no profiles")
     for key in [*values, *overrides]:
         if key not in KNOWN_KEYS:
             raise _unknown_key(key, source if key in values else "the overrides")

@@ -74,8 +74,8 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
 
 def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: TrainConfig,
           keep_models: bool = False, progress: bool = True) -> list[Run]:
-    """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over the runs (the runs' own
-    step bars stay off: one line per sweep keeps a notebook's output short)."""
+    """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over
+    the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short)."""
     specs = [ModelSpec.of(m) for m in model_names]
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):

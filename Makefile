@@ -41,9 +41,11 @@ $(DATA_READY): $(INSTALLED)
 	$(BIN)/python -m data_prep fashion-mnist
 	touch $@
 
-# The fast stage: ruff (pyproject.toml's rules, notebooks included) in about a second.
+# The fast stage, about a second: ruff (pyproject.toml's rules, notebooks included), then import-linter's contracts
+# (packages import down the story data → models → ssl → train → analysis → viz; no import cycle at any depth).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 unit: data
 	$(BIN)/python -m pytest tests -q --ignore=tests/browser

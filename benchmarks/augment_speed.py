@@ -35,7 +35,7 @@ def main() -> None:
 
     from semiformer_lib.data import weak_augment
     from semiformer_lib.models import create_model
-    from semiformer_lib.ssl import strong_augment
+    from semiformer_lib.data import strong_augment
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

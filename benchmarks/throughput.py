@@ -25,9 +25,9 @@ import torch
 from timm.utils import ModelEmaV3
 
 
-from semiformer_lib.data import to_model_input, weak_augment
+from semiformer_lib.data import strong_augment, to_model_input, weak_augment
 from semiformer_lib.models import count_macs, create_model
-from semiformer_lib.ssl import semi_supervised_step, strong_augment
+from semiformer_lib.train import semi_supervised_step
 from semiformer_lib.train.config import config_path, load_config
 from semiformer_lib.train.run import HeadsModule
 

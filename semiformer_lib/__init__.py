@@ -1,8 +1,11 @@
 """semiformer_lib — the library behind the Semiformer book (Weng et al., "Semi-Supervised Vision Transformers",
 ECCV 2022).
 
-The packages follow the book's story: ``data`` → ``models`` → ``train`` → ``ssl`` (the semi-supervised engine of
-chapter 4) → ``analysis`` → ``viz``. ``profiles`` sizes every experiment; ``claims`` checks a chapter's statements.
+The packages follow the book's story, each importing only those before it (an import-linter contract in
+``pyproject.toml`` keeps them so): ``data`` → ``models`` → ``ssl`` (the pseudo-label objective of chapter 4) →
+``train`` (the supervised and the semi-supervised loop, the full run) → ``analysis`` → ``viz``. Beneath them:
+``precision``, ``seeding``, ``progress``. ``profiles`` sizes every experiment; ``claims`` checks a chapter's
+statements.
 """
 import warnings
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from semiformer_lib.analysis import class_mask_rate, teacher_predictions, threshold_tradeoff
+from semiformer_lib.analysis import class_mask_rate, threshold_tradeoff
 from semiformer_lib.models import create_model
-from semiformer_lib.ssl import SemiConfig, SemiMethod, compare_methods, ema_model
-from semiformer_lib.train import eval_subset, head_accuracies
+from semiformer_lib.ssl import ema_model, teacher_predictions
+from semiformer_lib.train import SemiConfig, SemiMethod, compare_methods, eval_subset, head_accuracies
 
 
 def test_threshold_tradeoff_counts_by_hand():

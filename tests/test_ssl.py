@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semiformer_lib.ssl import (ema_model, pseudo_label, semi_supervised_objective, strong_augment, strong_ops,
-                                teacher_logits, unsupervised_loss)
+from semiformer_lib.data import strong_augment, strong_ops
+from semiformer_lib.ssl import ema_model, pseudo_label, semi_supervised_objective, teacher_logits, unsupervised_loss
 
 
 def logits_for(probabilities):

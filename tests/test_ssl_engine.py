@@ -10,7 +10,7 @@ import torch
 from semiformer_lib.data import get_split
 from semiformer_lib.models import create_model
 from semiformer_lib.seeding import seed_everything
-from semiformer_lib.ssl.engine import SemiConfig, fit_semi_supervised
+from semiformer_lib.train import SemiConfig, fit_semi_supervised
 from semiformer_lib.train import eval_subset
 
 SHORT = SemiConfig(steps=12, batch_size=16, unlabeled_ratio=2, warmup_steps=2, supervised_steps=4, eval_every=6,
@@ -109,7 +109,8 @@ def test_the_step_trains_the_student_only_on_the_strong_views_against_fixed_pseu
     """The gradient reaches the student's forward, never the teacher's: the step's gradient equals that of the
     same loss with the teacher's pseudo-labels and mask taken as constants."""
     from semiformer_lib.models import head_logits
-    from semiformer_lib.ssl import semi_supervised_step, supervised_loss, unsupervised_loss
+    from semiformer_lib.ssl import supervised_loss, unsupervised_loss
+    from semiformer_lib.train import semi_supervised_step
 
     seed_everything(0)
     model = create_model("semiformer_tiny_patch4").train()
@@ -132,7 +133,7 @@ def test_the_step_trains_the_student_only_on_the_strong_views_against_fixed_pseu
 
 def test_masked_images_contribute_nothing_to_the_step():
     """Below τ an unlabeled image counts as zero: whatever its strong view, the loss and gradient do not move."""
-    from semiformer_lib.ssl import semi_supervised_step
+    from semiformer_lib.train import semi_supervised_step
 
     seed_everything(0)
     model = create_model("vit_mini_patch4").eval()       # eval: no dropout, so two passes see the same network
@@ -161,7 +162,7 @@ def test_masked_images_contribute_nothing_to_the_step():
 def test_with_lambda_zero_the_step_is_the_supervised_step():
     """λ = 0 leaves the labeled term alone: loss and gradient of the supervised loop's loss on the labeled views
     (a ViT: LayerNorm only, so sharing the forward with the strong views changes no labeled logit)."""
-    from semiformer_lib.ssl import semi_supervised_step
+    from semiformer_lib.train import semi_supervised_step
     from semiformer_lib.train import classification_loss
 
     seed_everything(0)

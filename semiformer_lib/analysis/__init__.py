@@ -3,7 +3,7 @@
 * :mod:`.attention` — attention maps, class-token attention, rollout, mean attention distance, position embeddings;
 * :mod:`.features` — the last feature map and the pooled features of a ViT or a convnet, read the same way;
 * :mod:`.invariance` — shift robustness and patch-order sensitivity;
-* :mod:`.pseudo_labels` — every teacher's pseudo-labels on unlabeled images; quantity vs quality over the threshold;
+* :mod:`.pseudo_labels` — pseudo-label quantity vs quality over the threshold, and per class;
 * :mod:`.receptive_field` — effective receptive fields;
 * :mod:`.similarity` — linear CKA between representations, and between a two-branch model's branches by depth.
 """
@@ -13,7 +13,7 @@ from .attention import (attention_maps, attention_rollout, class_token_attention
 from .features import is_vit, pooled_features, spatial_features
 from .invariance import (SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness,
                          shuffle_patches)
-from .pseudo_labels import class_mask_rate, teacher_predictions, threshold_tradeoff
+from .pseudo_labels import class_mask_rate, threshold_tradeoff
 from .receptive_field import effective_receptive_field, erf_radius
 from .similarity import branch_similarity, flatten_features, linear_cka
 
@@ -21,5 +21,5 @@ __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
            "position_locality", "position_similarity", "is_vit", "pooled_features", "spatial_features",
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness",
-           "shuffle_patches", "class_mask_rate", "teacher_predictions", "threshold_tradeoff",
+           "shuffle_patches", "class_mask_rate", "threshold_tradeoff",
            "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..data import ImageSet, to_model_input
 from ..models.interface import eval_mode
-from ..train.precision import autocast
+from ..precision import autocast
 
 SHIFT_MODES = ("cyclic", "padded")
 DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))      # (dy, dx): right, left, down, up

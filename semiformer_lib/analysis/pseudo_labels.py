@@ -15,41 +15,6 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from torch import nn
-
-from ..data import ImageSet, to_model_input
-from ..models.interface import eval_mode, head_logits
-from ..train.evaluate import EVAL_BATCH
-from ..train.precision import autocast
-
-
-@torch.no_grad()
-def teacher_predictions(model: nn.Module, images: ImageSet, ema: nn.Module | None = None,
-                        batch_size: int = EVAL_BATCH) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Every available teacher's ``(confidence [N], predicted [N])`` on ``images`` (un-augmented), in eval mode.
-
-    Teachers as in :data:`semiformer_lib.ssl.TEACHERS`: ``conv`` and ``transformer`` (two-headed models only),
-    ``fused`` (the sum of the heads' logits: a one-headed model's own prediction) and ``ema`` (when ``ema`` is given:
-    the averaged model's prediction). The model's train/eval mode is restored afterwards.
-    """
-    logits: dict[str, list[torch.Tensor]] = {}
-    with eval_mode(model):
-        for start in range(0, len(images), batch_size):
-            x = to_model_input(images.images[start:start + batch_size], images.mean, images.std)
-            with autocast(x.device):
-                heads = head_logits(model, x)
-                ema_logits = ema(x) if ema is not None else None
-            named = dict(zip(("conv", "transformer"), heads)) if len(heads) == 2 else {}
-            named["fused"] = torch.stack(heads).sum(dim=0)
-            if ema_logits is not None:
-                named["ema"] = ema_logits
-            for name, value in named.items():
-                logits.setdefault(name, []).append(value.float())
-    out = {}
-    for name, parts in logits.items():
-        confidence, predicted = torch.softmax(torch.cat(parts), dim=-1).max(dim=-1)
-        out[name] = (confidence, predicted)
-    return out
 
 
 def threshold_tradeoff(confidence: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor,

@@ -136,30 +136,10 @@ def load_fashion_mnist(split: str = "train", device: str | torch.device = "cpu",
     return dataset.to(device)
 
 
-RESIDENT_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10")
-
-
 def dataset_root(name: str, root: str | Path | None = None) -> Path:
     """Where a dataset's files are: ``root`` when given, else ``$SEMIFORMER_DATA/<name>`` or
     ``~/.cache/semiformer/<name>`` (where ``python -m data_prep <name>`` puts them)."""
     return Path(root).expanduser() if root is not None else cache_root() / name
-
-
-def load_dataset(name: str, split: str = "train", device: str | torch.device = "cpu",
-                 root: str | Path | None = None) -> ImageSet:
-    """Load a resident dataset by name — ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"`` or ``"stl10"`` —
-    from ``root`` (default: see :func:`dataset_root`; Fashion-MNIST also looks in Debian's folder). ImageNet is
-    streamed instead: :mod:`semiformer_lib.data.imagenet`."""
-    if name == "fashion-mnist":
-        return load_fashion_mnist(split, device, root)
-    if name in ("cifar10", "cifar100"):
-        from .cifar import load_cifar
-        return load_cifar(name, split, dataset_root(name, root), device)
-    if name == "stl10":
-        from .stl10 import load_stl10
-        return load_stl10(split, dataset_root(name, root), device)
-    raise ValueError(f"unknown resident dataset {name!r}; available: {list(RESIDENT_DATASETS)} "
-                     "(ImageNet is streamed: semiformer_lib.data.imagenet)")
 
 
 @functools.lru_cache(maxsize=32)

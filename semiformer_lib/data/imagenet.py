@@ -5,7 +5,7 @@
 checks the tree), decoded in DataLoader workers into uint8 tensors:
 
 * training images: ``RandomResizedCrop(size)`` + horizontal flip in the workers — the weak view — and the strong
-  view made from it on the device (:func:`semiformer_lib.ssl.strong_augment`), like the resident datasets;
+  view made from it on the device (:func:`semiformer_lib.data.strong_augment`), like the resident datasets;
 * validation images: resize to ``size / 0.875`` then centre crop, DeiT's evaluation transform.
 
 Which training images keep their label: a *label list* — one file name per line (``n01440764_10026.JPEG``), the

@@ -24,6 +24,7 @@ import torch
 from ..seeding import make_generator
 from .augment import weak_augment
 from .datasets import ImageSet
+from .strong_augment import strong_augment
 
 
 @dataclass
@@ -33,11 +34,6 @@ class Batch:
     weak: torch.Tensor
     strong: torch.Tensor | None
     labels: torch.Tensor
-
-
-def _strong(images: torch.Tensor, generator: torch.Generator, strong_ops: int, cutout: float) -> torch.Tensor:
-    from ..ssl.augment import strong_augment            # ssl builds on data; imported here to keep data standalone
-    return strong_augment(images, generator, strong_ops, cutout)
 
 
 class ResidentSource:
@@ -54,7 +50,7 @@ class ResidentSource:
                               generator=self.generator)
         raw = self.dataset.images[index]                                               # [W·b, C, H, W]
         weak = weak_augment(raw, self.generator)
-        strong = _strong(raw, self.generator, *self.strong) if self.strong else None
+        strong = strong_augment(raw, self.generator, *self.strong) if self.strong else None
         share = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return Batch(weak[share], None if strong is None else strong[share], self.dataset.labels[index][share])
 
@@ -123,7 +119,7 @@ class StreamedSource:
             self.epoch, self.position = self.epoch + 1, 0
         weak = images.to(self.device, non_blocking=True)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
-        strong = _strong(weak, self.generator, *self.strong) if self.strong else None
+        strong = strong_augment(weak, self.generator, *self.strong) if self.strong else None
         return Batch(weak, strong, labels)
 
     def state_dict(self) -> dict:

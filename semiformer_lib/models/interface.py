@@ -16,6 +16,10 @@ from torch import nn
 
 # A two-headed model's heads, then the sum of their logits: the row order of every per-head count and table.
 HEAD_NAMES = ("conv", "transformer", "summed")
+# Images per inference batch. On the 2-core CI machine 256 evaluates 2 000 test images 3× faster than 1 000 for
+# the tiny Semiformer (0.76 s vs 2.34 s; conv maps at full resolution overflow the caches at 1 000), and no slower
+# for the ViT or the CNN.
+EVAL_BATCH = 256
 
 
 def is_two_headed(model: nn.Module) -> bool:

@@ -1,19 +1,17 @@
-"""Semi-supervised learning (chapter 4): the strong augmentation, the pseudo-labeling objective and the EMA teacher.
+"""Semi-supervised learning (chapter 4): the pseudo-labeling objective, its teachers and the EMA.
 
-* :mod:`.augment` — RandAugment with per-sample operations and magnitudes, plus Cutout, batched on the device;
 * :mod:`.objective` — ``L = L_x + λ·L_u`` with confidence-thresholded pseudo-labels from a chosen teacher;
-* :mod:`.ema` — the exponential moving average of the weights;
-* :mod:`.engine` — the semi-supervised training loop, with per-step diagnostics (mask rate, pseudo-label accuracy);
-* :mod:`.experiments` — methods × seeds on the same low-label splits, with shared supervised warm-ups.
+* :mod:`.teachers` — what every candidate teacher would pseudo-label (the teacher probe);
+* :mod:`.ema` — the exponential moving average of the weights.
+
+The strong view of the unlabeled images lives beside the weak one, in :mod:`semiformer_lib.data`; the training loop
+that uses all of these is in :mod:`semiformer_lib.train` (:func:`~semiformer_lib.train.fit_semi_supervised`,
+:func:`~semiformer_lib.train.compare_methods`).
 """
-from .augment import strong_augment, strong_ops
 from .ema import ema_model
-from .engine import SemiConfig, SemiHistory, fit_semi_supervised, semi_supervised_step
-from .experiments import SemiComparison, SemiMethod, compare_methods
 from .objective import (TEACHERS, Objective, PseudoLabels, pseudo_label, semi_supervised_objective, supervised_loss,
                         teacher_logits, unsupervised_loss)
+from .teachers import available_teachers, teacher_predictions
 
-__all__ = ["strong_augment", "strong_ops", "ema_model", "SemiConfig", "SemiHistory", "fit_semi_supervised",
-           "semi_supervised_step", "SemiComparison", "SemiMethod", "compare_methods",
-           "TEACHERS", "Objective", "PseudoLabels", "pseudo_label",
-           "semi_supervised_objective", "supervised_loss", "teacher_logits", "unsupervised_loss"]
+__all__ = ["ema_model", "TEACHERS", "Objective", "PseudoLabels", "pseudo_label", "semi_supervised_objective",
+           "supervised_loss", "teacher_logits", "unsupervised_loss", "available_teachers", "teacher_predictions"]

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..train.supervised import heads_cross_entropy
-
 TEACHERS = ("conv", "transformer", "fused", "ema")
 
 
@@ -86,8 +84,10 @@ def pseudo_label(logits: torch.Tensor, threshold: float = 0.7, soft: bool = Fals
 
 def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
                     label_smoothing: float = 0.0) -> torch.Tensor:
-    """``L_x``: cross-entropy of every head against the labels, averaged over heads — the supervised loop's loss."""
-    return heads_cross_entropy(heads, labels, label_smoothing)
+    """``L_x``: cross-entropy of every head against the labels, averaged over the heads — the paper's labeled loss,
+    and the whole loss of a supervised run."""
+    return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+               for logits in heads) / len(heads)
 
 
 def unsupervised_loss(heads: tuple[torch.Tensor, ...], pseudo: PseudoLabels) -> torch.Tensor:

@@ -6,14 +6,9 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
-from ..models.interface import HEAD_NAMES, eval_mode, head_logits, is_two_headed
-from .precision import autocast
+from ..models.interface import EVAL_BATCH, HEAD_NAMES, eval_mode, head_logits, is_two_headed
+from ..precision import autocast
 
-
-# Images per inference batch. On the 2-core CI machine 256 evaluates 2 000 test images 3× faster than 1 000 for
-# the tiny Semiformer (0.76 s vs 2.34 s; conv maps at full resolution overflow the caches at 1 000), and no slower
-# for the ViT or the CNN.
-EVAL_BATCH = 256
 
 
 @torch.inference_mode()

@@ -7,7 +7,7 @@ One function, :func:`train`, does the run from a notebook; ``python -m semiforme
     labeled batch   b = batch_size per process, weak view                         [b, C, H, W]
     step ≤ supervised_steps:   L = L_x                                           (the supervised warm-up)
     afterwards:     unlabeled batch round(μ·b) per process, weak + strong views   [μb, C, H, W]
-                    L = L_x + λ·L_u  with pseudo-labels of the teacher on the weak view (ssl.semi_supervised_step)
+                    L = L_x + λ·L_u  with pseudo-labels of the teacher on the weak view (train.semi_supervised_step)
     AdamW (fused on CUDA) · warm-up + cosine · EMA of the weights (timm, foreach) · bf16 autocast on CUDA
 
 Per-step diagnostics (mask rate, pseudo-label accuracy, losses) stay on the device until an evaluation, every
@@ -39,19 +39,19 @@ from ..data import DatasetFileError, ImageSet, ResidentSource, SplitError, Strea
 from ..data.splits import make_split
 from ..models import create_model
 from ..models.interface import HEAD_NAMES, head_logits
+from ..precision import autocast
 from ..progress import tqdm
 from ..seeding import make_generator, seed_everything
 from ..ssl.ema import ema_model
-from ..ssl.engine import semi_supervised_step
 from ..ssl.objective import supervised_loss
 from . import distributed
 from .checkpoint import (CheckpointError, capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint,
                          restore_rng, save_checkpoint)
 from .config import ConfigError, RunConfig, load_config
 from .evaluate import EVAL_BATCH, head_hits, resident_batches
-from .precision import autocast
 from .results import ResultsError, provenance, write_results
 from .schedule import warmup_cosine
+from .semi_supervised import semi_supervised_step
 
 # Keys that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "workers", "compile", "output_dir", "profile", "device")

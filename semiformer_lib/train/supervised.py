@@ -19,15 +19,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageSet, to_model_input, weak_augment
 from ..models.interface import head_logits
+from ..precision import autocast
 from ..progress import tqdm
 from ..seeding import make_generator
+from ..ssl.objective import supervised_loss
 from .evaluate import accuracy
-from .precision import autocast
 from .schedule import warmup_cosine
 
 
@@ -87,19 +87,12 @@ class History:
         return asdict(self)
 
 
-def heads_cross_entropy(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
-                        label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of every head against ``labels``, averaged over the heads (the paper's labeled loss)."""
-    return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-               for logits in heads) / len(heads)
-
-
 def classification_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
                         label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy of ``model`` on a batch. A two-headed model (e.g. Semiformer) is trained as the paper trains
     it: each head gets its own cross-entropy and the loss is their mean; its prediction at test time is still
     ``model(x)``, the sum of the heads' logits."""
-    return heads_cross_entropy(head_logits(model, inputs), labels, label_smoothing)
+    return supervised_loss(head_logits(model, inputs), labels, label_smoothing)
 
 
 def fit(model: nn.Module, labeled: ImageSet, test: ImageSet, config: TrainConfig = TrainConfig(), seed: int = 0,

@@ -30,7 +30,7 @@ from ..data import ImageSet, get_split
 from ..models import create_model
 from ..progress import tqdm
 from ..seeding import seed_everything
-from .engine import SemiConfig, SemiHistory, fit_semi_supervised
+from .semi_supervised import SemiConfig, SemiHistory, fit_semi_supervised
 
 
 @dataclass(frozen=True)

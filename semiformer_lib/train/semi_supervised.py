@@ -30,17 +30,16 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ..data import ImageSet, to_model_input, weak_augment
+from ..data import ImageSet, strong_augment, to_model_input, weak_augment
 from ..models.interface import eval_mode, head_logits, is_two_headed
+from ..precision import autocast
 from ..progress import tqdm
 from ..seeding import make_generator
-from ..train.evaluate import accuracy, head_accuracies
-from ..train.precision import autocast
-from ..train.schedule import warmup_cosine
-from ..analysis.pseudo_labels import teacher_predictions
-from .augment import strong_augment
-from .ema import ema_model
-from .objective import TEACHERS, Objective, semi_supervised_objective, supervised_loss
+from ..ssl.ema import ema_model
+from ..ssl.objective import TEACHERS, Objective, semi_supervised_objective, supervised_loss
+from ..ssl.teachers import teacher_predictions
+from .evaluate import accuracy, head_accuracies
+from .schedule import warmup_cosine
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from timm.utils import ModelEmaV3
 
 from semiformer_lib.data import strong_augment, to_model_input, weak_augment
 from semiformer_lib.models import count_macs, create_model
-from semiformer_lib.train import semi_supervised_step
+from semiformer_lib.models.interface import HeadsModule
+from semiformer_lib.train import build_optimizer, semi_supervised_step
 from semiformer_lib.train.config import config_path, load_config
-from semiformer_lib.train.run import HeadsModule
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (SXM parts), for the MFU estimate only.
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
@@ -69,8 +69,8 @@ def measure(work: dict, optimized: bool, device: torch.device, steps: int, compi
     student = HeadsModule(model)
     if optimized and compile_model:
         student = torch.compile(student)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                  fused=optimized and device.type == "cuda", foreach=False if not optimized else None)
+    optimizer = (build_optimizer(model, config.lr, config.weight_decay) if optimized else
+                 torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=False))
     averaged = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True, foreach=optimized)
     generator = torch.Generator(device=device).manual_seed(0)
     shape = (work["channels"], work["size"], work["size"])
@@ -88,8 +88,9 @@ def measure(work: dict, optimized: bool, device: torch.device, steps: int, compi
     def one_step(step):
         objective = semi_supervised_step(
             model, prepare(weak_augment(labeled, generator)), labels, prepare(weak_augment(unlabeled, generator)),
-            prepare(strong_augment(unlabeled, generator, config.strong_ops, config.cutout)), config.teacher,
-            config.threshold, config.unlabeled_weight, False, 0.0, averaged, student, precision)
+            prepare(strong_augment(unlabeled, generator, config.strong_ops, config.cutout)), teacher=config.teacher,
+            threshold=config.threshold, unlabeled_weight=config.unlabeled_weight, averaged=averaged.module,
+            student=student, precision=precision)
         optimizer.zero_grad(set_to_none=True)
         objective.total.backward()
         optimizer.step()

@@ -3,9 +3,9 @@ ECCV 2022).
 
 The packages follow the book's story, each importing only those before it (an import-linter contract in
 ``pyproject.toml`` keeps them so): ``data`` → ``models`` → ``ssl`` (the pseudo-label objective of chapter 4) →
-``train`` (the supervised and the semi-supervised loop, the full run) → ``analysis`` → ``viz``. Beneath them:
-``precision``, ``seeding``, ``progress``. ``profiles`` sizes every experiment; ``claims`` checks a chapter's
-statements.
+``train`` (the one training loop, its config, the full run) → ``analysis`` → ``viz``. Beneath them: ``precision``,
+``seeding``, ``progress``. Above them: ``profiles``, the book's plan of experiments, and ``claims``, which checks a
+chapter's statements.
 """
 import warnings
 

@@ -161,7 +161,7 @@ def test_a_run_streams_an_image_tree_end_to_end(tmp_path):
     write_image_tree(tmp_path / "tree")
     config = RunConfig(name="tree", dataset="imagenet", data_root=str(tmp_path / "tree"), labels_per_class=None,
                        label_percent=25, model="vit_mini_patch4", image_size=16, steps=4, supervised_steps=2,
-                       warmup_steps=1, batch_size=2, unlabeled_ratio=1.0, teacher="fused", workers=0, eval_every=2,
+                       warmup_steps=1, batch_size=2, unlabeled_ratio=1.0, teacher="mean", workers=0, eval_every=2,
                        checkpoint_every=4, output_dir=str(tmp_path / "runs"))
     record = train(config, progress=False)
     assert record["data"] == {"labeled": 6, "unlabeled": 18, "test": 6}

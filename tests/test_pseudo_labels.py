@@ -1,7 +1,6 @@
 """Pseudo-label quality (quantity vs quality over τ), the teacher probe, and comparisons with shared warm-ups."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +10,8 @@ import torch
 from semiformer_lib.analysis import class_mask_rate, threshold_tradeoff
 from semiformer_lib.models import create_model
 from semiformer_lib.ssl import ema_model, teacher_predictions
-from semiformer_lib.train import SemiConfig, SemiMethod, compare_methods, eval_subset, head_accuracies
+from semiformer_lib.train import (ConfigError, RunConfig, SemiMethod, compare_methods, eval_subset, head_accuracies,
+                                  with_overrides)
 
 
 def test_threshold_tradeoff_counts_by_hand():
@@ -39,84 +39,70 @@ def test_teacher_predictions_match_the_heads(fashion_test):
     model = create_model("semiformer_tiny_patch4").train()
     averaged = ema_model(model)
     verdicts = teacher_predictions(model, images, averaged.module, batch_size=128)
-    assert set(verdicts) == {"conv", "transformer", "fused", "ema"} and model.training     # mode restored
+    assert set(verdicts) == {"conv", "transformer", "mean", "ema"} and model.training      # mode restored
     accuracies = head_accuracies(model, images)
-    for teacher, head in (("conv", "conv"), ("transformer", "transformer"), ("fused", "summed")):
+    for teacher, head in (("conv", "conv"), ("transformer", "transformer"), ("mean", "summed")):
         confidence, predicted = verdicts[teacher]
         assert confidence.shape == (300,) and ((0.1 - 1e-6 <= confidence) & (confidence <= 1)).all()
         assert (predicted == images.labels).float().mean().item() == pytest.approx(accuracies[head], abs=1e-6)
     single = teacher_predictions(create_model("cnn_mini"), images)
-    assert set(single) == {"fused"}
+    assert set(single) == {"mean"}
 
 
-SHORT = SemiConfig(steps=8, batch_size=16, unlabeled_ratio=1, warmup_steps=1, eval_every=4, probe_size=50)
+SHORT = RunConfig(model="cnn_mini", steps=16, supervised_steps=8, batch_size=16, unlabeled_ratio=1, warmup_steps=1,
+                  eval_every=4, probe_size=50, threshold=0.5, unlabeled_size=200)
+FIXMATCH = with_overrides(SHORT, teacher="mean")
+TWIN = with_overrides(SHORT, unlabeled_weight=0, probe_size=0)
 
 
-def test_compare_methods_shares_the_warm_up(fashion_train, fashion_test):
+def untimed(rows):
+    return [{k: v for k, v in row.items() if k != "images_per_second"} for row in rows]
+
+
+def test_compare_methods_runs_each_method_as_it_would_run_alone(fashion_train, fashion_test):
+    """The supervised twin and FixMatch share the warm-up (trained once, then continued from a saved state), and each
+    run is the run it would be alone, step for step."""
     test = eval_subset(fashion_test, 100)
-    methods = [SemiMethod("warm-up", "cnn_mini", SHORT, uses_unlabeled=False),
-               SemiMethod("supervised", "cnn_mini", SHORT, uses_unlabeled=False, warm_start="warm-up"),
-               SemiMethod("FixMatch", "cnn_mini", dataclasses.replace(SHORT, teacher="fused"), warm_start="warm-up")]
-    result = compare_methods(methods, fashion_train, test, labels_per_class=4, seeds=(0,), unlabeled_size=200,
+    methods = [SemiMethod("supervised", TWIN), SemiMethod("FixMatch", FIXMATCH)]
+    result = compare_methods(methods, fashion_train, test, labels_per_class=4, seeds=(0,),
                              progress=False)
-    assert list(result.table.method) == ["warm-up", "supervised", "FixMatch"]
-    assert list(result.table.steps) == [8, 16, 16]
-    warm, semi = result.histories[("warm-up", 0)], result.histories[("FixMatch", 0)]
-    assert semi.step == [4, 8, 12, 16] and semi.labeled_loss[:8] == warm.labeled_loss
+    alone = compare_methods([SemiMethod("FixMatch", FIXMATCH)], fashion_train, test, labels_per_class=4, seeds=(0,),
+                            progress=False).histories[("FixMatch", 0)]
+    assert list(result.table.method) == ["supervised", "FixMatch"] and list(result.table.steps) == [16, 16]
+    twin, semi = result.histories[("supervised", 0)], result.histories[("FixMatch", 0)]
+    assert untimed(semi.rows) == untimed(alone.rows) and semi.labeled_loss == alone.labeled_loss
+    assert semi.step == [4, 8, 12, 16] and semi.labeled_loss[:8] == twin.labeled_loss[:8]
+    assert untimed(semi.rows[:2]) == untimed(twin.rows[:2])                     # the warm-up's evaluations
     assert all(math.isnan(v) for v in semi.mask_rate[:8]) and not math.isnan(semi.mask_rate[8])
-    assert semi.probe_step == [12, 16] and semi.probe_confidence["fused"].shape == (2, 50)
-    assert result.histories[("supervised", 0)].probe_step == []                # no unlabeled set, no probe
+    assert all(math.isnan(v) for v in twin.mask_rate)                           # λ = 0: every step supervised
+    assert semi.probe_step == [12, 16] and semi.probe_confidence["mean"].shape == (2, 50)
+    assert twin.probe_step == []                                                # probe_size 0: no probe
     assert result.metric("test_acc")["FixMatch"][0] == semi.final_test_acc
     pseudo = semi.pseudo_acc[8:]
     assert semi.pseudo_label_mean("pseudo_acc", 3) == pytest.approx(sum(pseudo[:3]) / 3)     # warm-up skipped
     assert semi.pseudo_label_mean("pseudo_acc", 2, end=True) == pytest.approx(sum(pseudo[-2:]) / 2)
     with pytest.raises(ValueError, match="no pseudo_acc"):
-        warm.pseudo_label_mean("pseudo_acc", 3)
-    supervised = result.histories[("supervised", 0)]
-    assert supervised.labeled_loss[8] < warm.labeled_loss[0] - 0.1          # starts from the trained weights
+        twin.pseudo_label_mean("pseudo_acc", 3)
 
 
-def test_compare_methods_refuses_bad_chains(fashion_train, fashion_test):
-    base = SemiMethod("a", "cnn_mini", SHORT, uses_unlabeled=False)
-    with pytest.raises(ValueError, match="not a method listed before"):
-        compare_methods([SemiMethod("b", "cnn_mini", SHORT, warm_start="a"), base], fashion_train, fashion_test,
-                        4, (0,))
-    with pytest.raises(ValueError, match="models differ"):
-        compare_methods([base, SemiMethod("b", "vit_mini_patch4", SHORT, warm_start="a")], fashion_train,
-                        fashion_test, 4, (0,))
+def test_compare_methods_refuses_bad_methods_before_training(fashion_train, fashion_test):
     with pytest.raises(ValueError, match="share a label"):
-        compare_methods([base, base], fashion_train, fashion_test, 4, (0,))
-
-
-def test_a_continued_schedule_picks_up_where_the_first_run_stopped():
-    from semiformer_lib.train import warmup_cosine
-    def rates(total, warmup, start, steps):
-        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        schedule, out = warmup_cosine(optimizer, total, warmup, start=start), []
-        for _ in range(steps):
-            out.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            schedule.step()
-        return out
-    whole = rates(20, 4, 0, 20)
-    assert rates(20, 4, 0, 12) + rates(20, 4, 12, 8) == pytest.approx(whole)
-    with pytest.raises(ValueError, match="start"):
-        rates(20, 4, 20, 1)
-    with pytest.raises(ValueError, match="schedule_steps"):
-        SemiConfig(steps=10, warmup_steps=1, schedule_start=5, schedule_steps=12)
+        compare_methods([SemiMethod("a", SHORT), SemiMethod("a", TWIN)], fashion_train, fashion_test, 4, (0,))
+    with pytest.raises(ConfigError, match="'b': teacher='conv' needs a two-headed model"):
+        compare_methods([SemiMethod("a", TWIN), SemiMethod("b", SHORT)], fashion_train, fashion_test, 4, (0,))
 
 
 def test_chapter_four_figures_draw_from_histories(fashion_train, fashion_test):
     from semiformer_lib import viz
     test = eval_subset(fashion_test, 100)
-    methods = [SemiMethod("warm-up Semiformer", "semiformer_tiny_wide_patch4", SHORT, uses_unlabeled=False),
-               SemiMethod("Semiformer", "semiformer_tiny_wide_patch4", dataclasses.replace(SHORT, threshold=0.2),
-                          warm_start="warm-up Semiformer")]
-    result = compare_methods(methods, fashion_train, test, 4, (0,), unlabeled_size=200, progress=False)
+    semiformer = with_overrides(SHORT, model="semiformer_tiny_wide_patch4", threshold=0.2)
+    methods = [SemiMethod("supervised Semiformer", with_overrides(semiformer, unlabeled_weight=0, probe_size=0)),
+               SemiMethod("Semiformer", semiformer)]
+    result = compare_methods(methods, fashion_train, test, 4, (0,), progress=False)
     history = result.histories[("Semiformer", 0)]
-    assert set(history.probe_confidence) == {"conv", "transformer", "fused", "ema"}
+    assert set(history.probe_confidence) == {"conv", "transformer", "mean", "ema"}
     curves = viz.plot_ssl_curves(result.histories)
-    assert {line.get_label() for line in curves.axes[0].lines} >= {"warm-up Semiformer", "Semiformer",
+    assert {line.get_label() for line in curves.axes[0].lines} >= {"supervised Semiformer", "Semiformer",
                                                                    "pseudo-labels start"}
     quality = viz.plot_pseudo_label_quality(result.histories, window=2)
     assert [line.get_label() for line in quality.axes[0].lines] == ["Semiformer"]      # warm-up: nothing to show

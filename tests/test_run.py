@@ -159,7 +159,7 @@ def test_nothing_to_resume_is_an_error(tmp_path):
 def _torchrun(tmp_path, processes: int, batch_size: int) -> dict:
     config = tmp_path / "ddp.yaml"
     config.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in {**TINY, "model": "vit_mini_patch4",
-                                                                      "teacher": "fused", "steps": 8}.items()))
+                                                                      "teacher": "mean", "steps": 8}.items()))
     folder = tmp_path / f"p{processes}"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                "-m", "semiformer_lib.train", "--config", str(config), "--no-progress",
@@ -184,7 +184,7 @@ def test_two_gloo_processes_match_one_on_the_same_global_batch(tmp_path):
 
 
 def test_resident_images_are_resized_once_when_image_size_is_set(fashion_test):
-    from semiformer_lib.train.run import _resize
+    from semiformer_lib.data.run_data import resized as _resize
     small = fashion_test.subset(torch.arange(5))
     resized = _resize(small, 32)
     assert resized.images.shape == (5, 1, 32, 32) and resized.images.dtype == torch.uint8

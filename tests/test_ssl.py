@@ -76,10 +76,10 @@ def test_teacher_choice_picks_the_right_logits():
     transformer = torch.tensor([[0.0, 1.0]])
     assert torch.equal(teacher_logits((conv, transformer), "conv"), conv)
     assert torch.equal(teacher_logits((conv, transformer), "transformer"), transformer)
-    assert torch.equal(teacher_logits((conv, transformer), "fused"), conv + transformer)
+    assert torch.equal(teacher_logits((conv, transformer), "mean"), (conv + transformer) / 2)
     ema = torch.tensor([[0.0, 9.0]])
     assert torch.equal(teacher_logits((conv, transformer), "ema", ema_logits=ema), ema)
-    assert torch.equal(teacher_logits((conv,), "fused"), conv)                  # a one-headed model
+    assert torch.equal(teacher_logits((conv,), "mean"), conv)                   # a one-headed model
     with pytest.raises(ValueError, match="two-headed"):
         teacher_logits((conv,), "conv")
     with pytest.raises(ValueError, match="ema_logits"):
@@ -94,7 +94,7 @@ def test_no_gradient_flows_through_the_teacher():
     weak = (torch.randn(6, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True))
     strong = (torch.randn(6, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True))
     labeled = (torch.randn(2, 4, requires_grad=True), torch.randn(2, 4, requires_grad=True))
-    for teacher in ("conv", "transformer", "fused"):
+    for teacher in ("conv", "transformer", "mean"):
         objective = semi_supervised_objective(labeled, torch.tensor([0, 1]), weak, strong, teacher=teacher,
                                               threshold=0.0)
         objective.total.backward()

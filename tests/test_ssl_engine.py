@@ -1,4 +1,5 @@
-"""The semi-supervised loop: settings checked up front, diagnostics as data, true labels never trained on."""
+"""The loop on pseudo-labels: settings checked up front, diagnostics as data, true labels never trained on; and
+the step it takes, tested directly."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,11 +11,10 @@ import torch
 from semiformer_lib.data import get_split
 from semiformer_lib.models import create_model
 from semiformer_lib.seeding import seed_everything
-from semiformer_lib.train import SemiConfig, fit_semi_supervised
-from semiformer_lib.train import eval_subset
+from semiformer_lib.train import ConfigError, RunConfig, eval_subset, fit, with_overrides
 
-SHORT = SemiConfig(steps=12, batch_size=16, unlabeled_ratio=2, warmup_steps=2, supervised_steps=4, eval_every=6,
-                   threshold=0.0)
+SHORT = RunConfig(steps=12, batch_size=16, unlabeled_ratio=2, warmup_steps=2, supervised_steps=4, eval_every=6,
+                  threshold=0.0)
 
 
 def low_label_sets(train, test, per_class=4, unlabeled_size=400):
@@ -25,21 +25,24 @@ def low_label_sets(train, test, per_class=4, unlabeled_size=400):
 def run(model_name, labeled, unlabeled, test, config=SHORT, seed=0):
     seed_everything(seed)
     model = create_model(model_name)
-    return fit_semi_supervised(model, labeled, unlabeled, test, config, seed=seed, progress=False)
+    return fit(model, labeled, test, with_overrides(config, seed=seed), unlabeled=unlabeled, progress=False)
 
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("unlabeled_ratio", 0), ("teacher", "oracle"),
-                                         ("threshold", 1.5), ("unlabeled_weight", -1.0), ("ema_decay", 1.0),
-                                         ("supervised_steps", 1000), ("cutout", 1.0)])
+                                         ("teacher", "fused"), ("threshold", 1.5), ("unlabeled_weight", -1.0),
+                                         ("ema_decay", 1.0), ("supervised_steps", 1000), ("cutout", 1.0),
+                                         ("probe_size", -1)])
 def test_bad_settings_fail_before_any_compute(field, value):
-    with pytest.raises(ValueError, match=f"SemiConfig.{field}"):
-        SemiConfig(**{field: value})
+    with pytest.raises(ConfigError, match=f"'{field}'"):
+        with_overrides(SHORT, **{field: value})
+    with pytest.raises(ConfigError, match="'teacher' must be not ema when ema_decay is null"):
+        with_overrides(SHORT, teacher="ema", ema_decay=None)
 
 
 def test_single_head_models_cannot_use_a_branch_teacher(fashion_train, fashion_test):
     labeled, unlabeled, test = low_label_sets(fashion_train, fashion_test)
-    with pytest.raises(ValueError, match="two-headed"):
-        fit_semi_supervised(create_model("cnn_mini"), labeled, unlabeled, test, SHORT, progress=False)
+    with pytest.raises(ConfigError, match="two-headed"):
+        fit(create_model("cnn_mini"), labeled, test, SHORT, unlabeled=unlabeled, progress=False)
 
 
 def test_history_holds_per_step_diagnostics_and_per_eval_accuracies(fashion_train, fashion_test):
@@ -78,7 +81,7 @@ def test_supervised_baseline_runs_without_unlabeled_images(fashion_train, fashio
 
 def test_fixmatch_with_one_head_uses_its_own_prediction(fashion_train, fashion_test):
     labeled, unlabeled, test = low_label_sets(fashion_train, fashion_test)
-    fixmatch = dataclasses.replace(SHORT, teacher="fused", threshold=0.95)
+    fixmatch = with_overrides(SHORT, teacher="mean", threshold=0.95)
     history = run("cnn_mini", labeled, unlabeled, test, fixmatch)
     semi = history.mask_rate[SHORT.supervised_steps:]
     assert all(0 <= v <= 1 for v in semi) and len(history.ema_acc) == 2
@@ -86,11 +89,19 @@ def test_fixmatch_with_one_head_uses_its_own_prediction(fashion_train, fashion_t
 
 def test_ema_teacher_pseudo_labels_from_the_averaged_model(fashion_train, fashion_test):
     labeled, unlabeled, test = low_label_sets(fashion_train, fashion_test)
-    config = dataclasses.replace(SHORT, teacher="ema", threshold=0.0)
-    history = run("semiformer_tiny_patch4", labeled, unlabeled, test, config)
-    assert all(v == 1.0 for v in history.mask_rate[SHORT.supervised_steps:])
-    live = run("semiformer_tiny_patch4", labeled, unlabeled, test, dataclasses.replace(SHORT, teacher="fused"))
-    assert history.pseudo_acc[SHORT.supervised_steps:] != live.pseudo_acc[SHORT.supervised_steps:]
+    history = run("semiformer_tiny_patch4", labeled, unlabeled, test, with_overrides(SHORT, teacher="ema"))
+    assert all(v == 1.0 for v in history.mask_rate[SHORT.supervised_steps:])       # τ = 0 keeps every label
+    seed_everything(0)
+    model, averaged = create_model("semiformer_tiny_patch4").eval(), create_model("semiformer_tiny_patch4").eval()
+    (weak_x, weak_u, strong_u), labels = step_inputs(unlabeled=32)
+    from semiformer_lib.models import head_logits
+    from semiformer_lib.train import semi_supervised_step
+    pseudo = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="ema", threshold=0.0,
+                                  averaged=averaged, precision="fp32").pseudo
+    with torch.no_grad():
+        from_averaged = torch.stack(head_logits(averaged, weak_u)).mean(dim=0).argmax(dim=1)
+        from_model = torch.stack(head_logits(model, weak_u)).mean(dim=0).argmax(dim=1)
+    assert torch.equal(pseudo.predicted, from_averaged) and not torch.equal(pseudo.predicted, from_model)
 
 
 # --- one pseudo-labeling step, as the loop and the full run take it ----------------------------------------
@@ -138,16 +149,16 @@ def test_masked_images_contribute_nothing_to_the_step():
     seed_everything(0)
     model = create_model("vit_mini_patch4").eval()       # eval: no dropout, so two passes see the same network
     (weak_x, weak_u, strong_u), labels = step_inputs()
-    confidence = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=0.0,
+    confidence = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="mean", threshold=0.0,
                                       precision="fp32").pseudo.confidence.sort().values
     threshold = ((confidence[2] + confidence[3]) / 2).item()            # half the images pass τ, half do not
-    first = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=threshold,
+    first = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="mean", threshold=threshold,
                                  unlabeled_weight=1.0, precision="fp32")
     masked = first.pseudo.mask == 0
     assert masked.sum() == 3
     changed = strong_u.clone()
     changed[masked] = torch.randn_like(changed[masked]) * 5
-    second = semi_supervised_step(model, weak_x, labels, weak_u, changed, teacher="fused", threshold=threshold,
+    second = semi_supervised_step(model, weak_x, labels, weak_u, changed, teacher="mean", threshold=threshold,
                                   unlabeled_weight=1.0, precision="fp32")
     assert torch.equal(second.pseudo.mask, first.pseudo.mask)
     assert torch.allclose(second.total, first.total, atol=1e-6)
@@ -162,20 +173,20 @@ def test_masked_images_contribute_nothing_to_the_step():
 def test_with_lambda_zero_the_step_is_the_supervised_step():
     """λ = 0 leaves the labeled term alone: loss and gradient of the supervised loop's loss on the labeled views
     (a ViT: LayerNorm only, so sharing the forward with the strong views changes no labeled logit)."""
-    from semiformer_lib.train import semi_supervised_step
-    from semiformer_lib.train import classification_loss
+    from semiformer_lib.models.interface import HeadsModule
+    from semiformer_lib.train import semi_supervised_step, supervised_step
 
     seed_everything(0)
     model = create_model("vit_mini_patch4").eval()
     (weak_x, weak_u, strong_u), labels = step_inputs()
-    objective = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="fused", threshold=0.0,
+    objective = semi_supervised_step(model, weak_x, labels, weak_u, strong_u, teacher="mean", threshold=0.0,
                                      unlabeled_weight=0.0, precision="fp32")
     assert objective.unlabeled > 0                        # the unlabeled term is there, weighted by zero
     model.zero_grad()
     objective.total.backward()
     semi = gradients(model)
     model.zero_grad()
-    supervised = classification_loss(model, weak_x, labels)
+    supervised = supervised_step(HeadsModule(model), weak_x, labels, precision="fp32")
     supervised.backward()
     assert torch.allclose(objective.total.detach(), supervised.detach(), atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(semi, gradients(model)))

@@ -37,6 +37,12 @@ FASHION_MNIST_FILES = {
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
 PREPARE_HINT = "Run `python -m data_prep fashion-mnist` (or `make data`) to install or download it."
 
+# Images per inference batch. On the 2-core CI machine 256 evaluates 2 000 test images 3× faster than 1 000 for
+# the tiny Semiformer (0.76 s vs 2.34 s; conv maps at full resolution overflow the caches at 1 000), and no slower
+# for the ViT or the CNN.
+EVAL_BATCH = 256
+
+
 
 def cache_root() -> Path:
     """Writable folder for downloads and split files: ``$SEMIFORMER_DATA`` or ``~/.cache/semiformer``."""

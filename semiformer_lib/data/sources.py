@@ -40,16 +40,17 @@ class ResidentSource:
     """Random batches (with replacement) of a resident set; see the module docstring."""
 
     def __init__(self, dataset: ImageSet, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 strong: tuple[int, float] | None = None):
+                 strong: tuple[int, float] | None = None, augment: bool = True):
         self.dataset, self.batch_size, self.rank, self.world_size = dataset, batch_size, rank, world_size
         self.strong = strong                                         # (operations, cutout) or None
+        self.augment = augment                                       # False: the "weak" view is the image itself
         self.generator = make_generator(seed, dataset.device)        # the same on every process
 
     def next_batch(self) -> Batch:
         index = torch.randint(0, len(self.dataset), (self.batch_size * self.world_size,), device=self.dataset.device,
                               generator=self.generator)
         raw = self.dataset.images[index]                                               # [W·b, C, H, W]
-        weak = weak_augment(raw, self.generator)
+        weak = weak_augment(raw, self.generator) if self.augment else raw
         strong = strong_augment(raw, self.generator, *self.strong) if self.strong else None
         share = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return Batch(weak[share], None if strong is None else strong[share], self.dataset.labels[index][share])
@@ -59,6 +60,18 @@ class ResidentSource:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+def resident_sources(labeled: ImageSet, unlabeled: ImageSet | None, *, batch_size: int, unlabeled_batch: int,
+                     seed: int, strong: tuple[int, float], augment: bool = True, rank: int = 0,
+                     world_size: int = 1) -> tuple[ResidentSource, ResidentSource | None]:
+    """The labeled and unlabeled sources of a run on resident data, seeded from the run's ``seed`` (``2·seed + 1``
+    and ``2·seed + 2``: two independent streams) — the same for a chapter's run and the CLI's, so both draw the same
+    batches. ``unlabeled`` None: a supervised run, no unlabeled source."""
+    labeled_source = ResidentSource(labeled, batch_size, seed * 2 + 1, rank, world_size, augment=augment)
+    if unlabeled is None:
+        return labeled_source, None
+    return labeled_source, ResidentSource(unlabeled, unlabeled_batch, seed * 2 + 2, rank, world_size, strong)
 
 
 class _PositionSampler(torch.utils.data.Sampler):

@@ -128,3 +128,13 @@ def get_split(train: ImageSet, labels_per_class: int | str, seed: int = 0) -> Lo
     split = make_split(train, labels_per_class, seed)
     save_split(split, train, path)
     return split
+
+
+def unlabeled_pool(split: LowLabelSplit, size: int | None, seed: int) -> torch.Tensor:
+    """The unlabeled images a run draws from: every image of ``split`` that is not labeled, or, with ``size``, a
+    random ``size`` of them chosen with ``seed`` (sorted indices ``[size]``)."""
+    pool = split.unlabeled
+    if size is None or size >= len(pool):
+        return pool
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
+    return pool[order[:size]].sort().values

@@ -75,6 +75,10 @@ class FusedPair(nn.Module):
             stage += 1
         return feature_map, self.vit.norm(tokens)
 
+    def no_weight_decay(self) -> set[str]:
+        """The ViT's own exemptions (class token, position embedding), under this module's names."""
+        return {f"vit.{name}" for name in self.vit.no_weight_decay()}
+
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feature_map, tokens = self.forward_features(x)
         return self.cnn_head(feature_map.mean(dim=(2, 3))), self.vit.forward_head(tokens)

@@ -14,12 +14,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from ..data.datasets import EVAL_BATCH  # noqa: F401  (re-exported: the models' inference batch)
+
 # A two-headed model's heads, then the sum of their logits: the row order of every per-head count and table.
 HEAD_NAMES = ("conv", "transformer", "summed")
-# Images per inference batch. On the 2-core CI machine 256 evaluates 2 000 test images 3× faster than 1 000 for
-# the tiny Semiformer (0.76 s vs 2.34 s; conv maps at full resolution overflow the caches at 1 000), and no slower
-# for the ViT or the CNN.
-EVAL_BATCH = 256
 
 
 def is_two_headed(model: nn.Module) -> bool:
@@ -43,3 +41,16 @@ def eval_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
+
+
+class HeadsModule(nn.Module):
+    """``model`` as a module whose ``forward`` returns every head's logits (``(conv, transformer)`` or
+    ``(logits,)``): the student a training step calls, and what DDP wraps, since DDP synchronises the gradients of
+    ``forward`` only."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return head_logits(self.model, images)

@@ -291,6 +291,10 @@ class Semiformer(nn.Module):
                 hook.remove()
         return trace
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters AdamW does not decay beyond norms and biases (timm's convention): the class token."""
+        return {"cls_token"}
+
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(conv_logits, transformer_logits)``, each ``[B, num_classes]``."""
         feature_map, tokens = self.forward_features(x)

@@ -10,11 +10,14 @@ transformer}``), and ``p_h(· | image)`` is head ``h``'s softmax.
     unlabeled    L_u = mean_h  1/(μB)  Σ_b  m_b · H(ŷ_b, p_h(· | 𝒜(u_b)))             (soft: H(q_b, ·))
     total        L   = L_x + λ · L_u                                                    (λ = 4 by default)
 
-The teacher ``t`` is one of :data:`TEACHERS`: the conv head (the paper's choice: the branch that learns fastest
-from few labels), the transformer head, the fused prediction (sum of both heads' logits), or an EMA copy of the
-model (its fused prediction). ``L_u`` averages over *all* ``μB`` unlabeled images, masked ones counting as zero,
-as in FixMatch and the official code: a low mask rate shrinks the unlabeled term rather than re-weighting the few
-confident images.
+The teacher ``t`` is one of :data:`TEACHERS`: the conv head (the paper's choice: the branch that learns fastest from
+few labels), the transformer head, ``mean`` — the mean of the heads' logits, ``(conv + transformer) / 2``, the
+teacher of the official code when both heads teach (a one-headed model's own logits: FixMatch) — or an EMA copy of
+the model (the mean of its heads' logits). The teacher averages where the *prediction* sums: a model's prediction,
+``model(x)``, is the sum of its heads' logits (``"summed"`` in every accuracy table), which has the same argmax as
+the mean but a sharper softmax, so a summed teacher would pass τ more often than the official code's. ``L_u``
+averages over *all* ``μB`` unlabeled images, masked ones counting as zero, as in FixMatch and the official code: a
+low mask rate shrinks the unlabeled term rather than re-weighting the few confident images.
 
 Shapes: logits ``[N, K]``; labels and hard pseudo-labels ``[N]`` int64; soft targets ``[N, K]``; mask ``[N]``.
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-TEACHERS = ("conv", "transformer", "fused", "ema")
+TEACHERS = ("conv", "transformer", "mean", "ema")
 
 
 @dataclass
@@ -57,7 +60,7 @@ def teacher_logits(heads: tuple[torch.Tensor, ...], teacher: str,
                    ema_logits: torch.Tensor | None = None) -> torch.Tensor:
     """The logits the pseudo-labels come from, detached. ``heads`` are the model's head logits on the weak view —
     ``(conv, transformer)`` for a Semiformer, ``(logits,)`` for a one-headed model; ``ema_logits`` the EMA model's
-    prediction on the same view (needed for ``teacher="ema"``)."""
+    head logits on the same view, averaged the same way (needed for ``teacher="ema"``)."""
     if teacher not in TEACHERS:
         raise ValueError(f"teacher must be one of {TEACHERS}, got {teacher!r}")
     if teacher == "ema":
@@ -67,9 +70,15 @@ def teacher_logits(heads: tuple[torch.Tensor, ...], teacher: str,
     if teacher in ("conv", "transformer"):
         if len(heads) != 2:
             raise ValueError(f"teacher={teacher!r} needs a two-headed model (conv, transformer); this one has "
-                             f"{len(heads)} head(s): use teacher='fused' or 'ema'")
+                             f"{len(heads)} head(s): use teacher='mean' or 'ema'")
         return heads[0 if teacher == "conv" else 1].detach()
-    return torch.stack(heads).sum(dim=0).detach()                                     # fused: Σ_h logits
+    return heads_mean(heads).detach()
+
+
+def heads_mean(heads: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The mean of the heads' logits ``[N, K]`` (a one-headed model's own logits): the ``mean`` teacher, and what the
+    ``ema`` teacher takes of the averaged model."""
+    return torch.stack(heads).mean(dim=0)
 
 
 def pseudo_label(logits: torch.Tensor, threshold: float = 0.7, soft: bool = False) -> PseudoLabels:

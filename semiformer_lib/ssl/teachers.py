@@ -15,7 +15,7 @@ from torch import nn
 from ..data import ImageSet, to_model_input
 from ..models.interface import EVAL_BATCH, eval_mode, head_logits, is_two_headed
 from ..precision import autocast
-from .objective import TEACHERS, teacher_logits
+from .objective import TEACHERS, heads_mean, teacher_logits
 
 
 def available_teachers(model: nn.Module, with_ema: bool) -> tuple[str, ...]:
@@ -29,7 +29,7 @@ def available_teachers(model: nn.Module, with_ema: bool) -> tuple[str, ...]:
 def teacher_predictions(model: nn.Module, images: ImageSet, ema: nn.Module | None = None,
                         batch_size: int = EVAL_BATCH) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every available teacher's ``(confidence [N], predicted [N])`` on ``images`` (un-augmented), in eval mode:
-    ``conv`` and ``transformer`` (two-headed models only), ``fused`` (the sum of the heads' logits: a one-headed
+    ``conv`` and ``transformer`` (two-headed models only), ``mean`` (the mean of the heads' logits: a one-headed
     model's own prediction) and ``ema`` (when ``ema``, the averaged model, is given). The model's train/eval mode
     is restored afterwards."""
     teachers = available_teachers(model, with_ema=ema is not None)
@@ -39,7 +39,7 @@ def teacher_predictions(model: nn.Module, images: ImageSet, ema: nn.Module | Non
             x = to_model_input(images.images[start:start + batch_size], images.mean, images.std)
             with autocast(x.device):
                 heads = head_logits(model, x)
-                ema_logits = ema(x) if ema is not None else None
+                ema_logits = heads_mean(head_logits(ema, x)) if ema is not None else None
             for teacher in teachers:
                 logits[teacher].append(teacher_logits(heads, teacher, ema_logits).float())
     out = {}

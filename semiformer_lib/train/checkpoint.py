@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 PATTERN = re.compile(r"step_(\d+)\.pt$")
-REQUIRED = ("format", "step", "model", "optimizer", "scheduler", "ema", "rng", "sources", "metrics")
-FORMAT = "semiformer-run/1"
+REQUIRED = ("format", "step", "model", "optimizer", "scheduler", "ema", "rng", "sources", "diagnostics", "metrics")
+FORMAT = "semiformer-run/2"            # /2: the one loop's TrainState (diagnostics by name)
 
 
 class CheckpointError(RuntimeError):

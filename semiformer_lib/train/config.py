@@ -1,10 +1,12 @@
-"""The configuration of a full training run (chapter 5), read from a YAML file plus ``key=value`` overrides.
+"""The configuration of every training run — a chapter's, a comparison's, the CLI's — read from a YAML file plus
+``key=value`` overrides: :class:`RunConfig` is the library's one config.
 
 A config file is a flat mapping of :class:`RunConfig` fields and, optionally, ``profiles:`` — named groups of
-overrides (``cpu``, ``gpu``) of which one is applied: the one named by ``profile=`` or else ``gpu`` on a CUDA
-machine and ``cpu`` elsewhere. Every value is checked before any data is read or any model is built: an unknown
-key (with the nearest known one suggested), a wrong type or an out-of-range value raises :class:`ConfigError`
-naming the key, the file and the allowed values.
+overrides (``cpu``, ``gpu``) of which one is applied, chosen by :func:`choose_profile`: the one asked for
+(``profile=`` or ``--profile``), else ``$SEMIFORMER_PROFILE``, else ``gpu`` on a CUDA machine and ``cpu`` elsewhere.
+The book's chapters size their runs the same way, from ``configs/book.yaml``. Every value is checked before any data
+is read or any model is built: an unknown key (with the nearest known one suggested), a wrong type or an out-of-
+range value raises :class:`ConfigError` naming the key, the file and the allowed values.
 
 Lengths are given in steps (``steps``, ``supervised_steps``, ``warmup_steps``) or in epochs (``epochs``,
 ``supervised_epochs``, ``warmup_epochs``), not both. One epoch is one pass over the training images (labeled and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -62,12 +65,16 @@ class RunConfig:
     teacher: str = "conv"
     threshold: float = 0.7
     unlabeled_weight: float = 4.0
+    soft_targets: bool = False            # train on the teacher's distribution instead of its argmax
     label_smoothing: float = 0.0
-    ema_decay: float = 0.999
+    ema_decay: float | None = 0.999       # None = no EMA copy (and no "ema" teacher)
+    augment: bool = True                  # weak view of the labeled images (False: the images as they are)
     strong_ops: int = 2
     cutout: float = 0.5
-    eval_every: int = 50
+    eval_every: int | None = 50           # None = evaluate after the last step only
     eval_size: int | None = None          # test images per evaluation (None = all)
+    train_eval_size: int = 0              # labeled images whose accuracy each evaluation also measures (0 = none)
+    probe_size: int = 0                   # unlabeled images every teacher is probed on at each evaluation
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     output_dir: str = "runs"
@@ -76,6 +83,7 @@ class RunConfig:
     channels_last: bool = True            # conv branch in NHWC on CUDA (ignored on CPU)
     compile: bool = False                 # torch.compile the model
     workers: int = 8                      # DataLoader workers of streamed datasets
+    threads: int | None = None            # CPU threads torch uses (None = torch's default)
     profile: str | None = None            # the profile that was applied (set by load_config)
 
     def __post_init__(self):
@@ -109,16 +117,21 @@ class RunConfig:
             ("threshold", 0 <= self.threshold <= 1, "in [0, 1]"),
             ("unlabeled_weight", self.unlabeled_weight >= 0, "≥ 0"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-            ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+            ("ema_decay", self.ema_decay is None or 0 <= self.ema_decay < 1, "in [0, 1) or null"),
+            ("teacher", self.teacher != "ema" or self.ema_decay is not None, "not ema when ema_decay is null"),
             ("strong_ops", 0 <= self.strong_ops <= 8, "in [0, 8]"),
             ("cutout", 0 <= self.cutout < 1, "in [0, 1)"),
-            ("eval_every", self.eval_every >= 1, "≥ 1"),
+            ("eval_every", self.eval_every is None or self.eval_every >= 1, "≥ 1 or null"),
             ("eval_size", self.eval_size is None or self.eval_size >= 1, "≥ 1 or null"),
+            ("train_eval_size", self.train_eval_size >= 0, "≥ 0"),
+            ("probe_size", self.probe_size >= 0, "≥ 0"),
+            ("probe_size", self.probe_size == 0 or self.dataset != "imagenet", "0 for imagenet (a streamed pool)"),
             ("checkpoint_every", self.checkpoint_every >= 1, "≥ 1"),
             ("keep_checkpoints", self.keep_checkpoints >= 1, "≥ 1"),
             ("device", self.device in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
             ("workers", self.workers >= 0, "≥ 0"),
+            ("threads", self.threads is None or self.threads >= 1, "≥ 1 or null"),
         ]
         for key, ok, rule in checks:
             if not ok:
@@ -217,16 +230,23 @@ def _read_config_file(path: Path) -> tuple[dict, dict]:
     return loaded, profiles
 
 
+def choose_profile(profile: str | None = None, available=("cpu", "gpu")) -> str:
+    """The profile a run applies — the one system behind config files and the book's chapters: ``profile`` when
+    given, else ``$SEMIFORMER_PROFILE``, else ``gpu`` where CUDA is present (and ``available`` has it), else
+    ``cpu``."""
+    import torch
+    return (profile or os.environ.get("SEMIFORMER_PROFILE")
+            or ("gpu" if torch.cuda.is_available() and "gpu" in available else "cpu"))
+
+
 def _chosen_profile(profiles: dict, profile: str | None, source: str) -> str | None:
-    """The profile to apply: the one asked for, else ``gpu`` where CUDA is present and the file has one, else
-    ``cpu``; None when the file has no profiles. Its keys are checked here, so a typo names the profile."""
+    """The profile to apply (:func:`choose_profile`); None when the file has no profiles. Its keys are checked
+    here, so a typo names the profile."""
     if not profiles:
         if profile is not None:
             raise ConfigError(f"profile {profile!r} asked for, but {source} defines no profiles")
         return None
-    if profile is None:
-        import torch
-        profile = "gpu" if torch.cuda.is_available() and "gpu" in profiles else "cpu"
+    profile = choose_profile(profile, tuple(profiles))
     if profile not in profiles:
         raise ConfigError(f"profile {profile!r} is not in {source}; it has {sorted(profiles)}")
     for key in profiles[profile]:

@@ -38,6 +38,11 @@ class Process:
         return self.world_size > 1
 
 
+def single_process(device: torch.device) -> Process:
+    """The :class:`Process` of a run in this process alone (a notebook's), on ``device``."""
+    return Process(0, 1, 0, torch.device(device), None)
+
+
 def setup(device: str = "auto") -> Process:
     """Join the process group torchrun describes (if any) and pick this process's device."""
     want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())

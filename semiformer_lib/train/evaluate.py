@@ -6,8 +6,10 @@ import torch
 from torch import nn
 
 from ..data import ImageSet, to_model_input
+from ..data.run_data import share_batches
 from ..models.interface import EVAL_BATCH, HEAD_NAMES, eval_mode, head_logits, is_two_headed
 from ..precision import autocast
+from . import distributed
 
 
 
@@ -50,15 +52,15 @@ def head_hits(model: nn.Module, batches, mean: tuple[float, ...], std: tuple[flo
     return hits
 
 
-def resident_batches(dataset: ImageSet, batch_size: int = EVAL_BATCH, indices: torch.Tensor | None = None):
-    """``(images, labels)`` of ``dataset`` (or of its rows ``indices``) in chunks of ``batch_size``."""
-    if indices is None:
-        for start in range(0, len(dataset), batch_size):
-            yield dataset.images[start:start + batch_size], dataset.labels[start:start + batch_size]
-        return
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        yield dataset.images[chunk], dataset.labels[chunk]
+def evaluate_heads(model: nn.Module, batches, mean: tuple[float, ...], std: tuple[float, ...],
+                   process: distributed.Process, precision: str = "auto",
+                   channels_last: bool = False) -> dict[str, float]:
+    """Accuracy of each head (and of their summed logits) over this process's share of the batches, summed across
+    processes: ``{"conv", "transformer", "summed"}`` for a Semiformer, ``{"summed"}`` for one head."""
+    hits = head_hits(model, batches, mean, std, precision, channels_last)
+    counts = distributed.all_reduce_sum(hits, process).tolist()               # one host sync per evaluation
+    names = HEAD_NAMES if len(counts) == 4 else ("summed",)
+    return {name: counts[k] / counts[-1] for k, name in enumerate(names)}
 
 
 def head_accuracies(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_BATCH) -> dict[str, float]:
@@ -66,7 +68,8 @@ def head_accuracies(model: nn.Module, dataset: ImageSet, batch_size: int = EVAL_
     summed logits, the model's prediction: ``{"conv": …, "transformer": …, "summed": …}``."""
     if not is_two_headed(model):
         raise TypeError(f"{type(model).__name__} has one head; head_accuracies needs a model with forward_heads")
-    hits = head_hits(model, resident_batches(dataset, batch_size), dataset.mean, dataset.std).tolist()  # one sync
+    batches = share_batches(dataset, batch_size=batch_size)()
+    hits = head_hits(model, batches, dataset.mean, dataset.std).tolist()              # one host sync
     return {name: hits[k] / hits[-1] for k, name in enumerate(HEAD_NAMES)}
 
 

@@ -21,7 +21,9 @@ from ..data import ImageSet, get_split
 from ..models import count_parameters, create_model
 from ..progress import tqdm
 from ..seeding import seed_everything
-from .supervised import History, TrainConfig, fit
+from .config import RunConfig, with_overrides
+from .fit import fit
+from .history import History
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Run:
 
 
 def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSet, labels_per_class: int | str,
-                   seed: int, config: TrainConfig, keep_model: bool = False, progress: bool = True,
+                   seed: int, config: RunConfig, keep_model: bool = False, progress: bool = True,
                    **model_overrides) -> Run:
     """Train a model (a name or a :class:`ModelSpec`; ``model_overrides`` add constructor options) on the
     ``labels_per_class`` split of ``train`` (made with ``seed``); test on ``test``. The run is named by the
@@ -66,13 +68,13 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
     channels, size, _ = train.image_shape
     model = create_model(spec.name, img_size=size, in_chans=channels, num_classes=train.num_classes,
                          **(spec.options | model_overrides))
-    history = fit(model, labeled, test, config, seed=seed, progress=progress,
+    history = fit(model, labeled, test, with_overrides(config, seed=seed), progress=progress,
                   desc=f"{spec.label} {labels_per_class}/class seed {seed}")
     return Run(spec.label, labels_per_class, seed, history, count_parameters(model),
                model if keep_model else None)
 
 
-def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: TrainConfig,
+def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: RunConfig,
           keep_models: bool = False, progress: bool = True) -> list[Run]:
     """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over
     the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short)."""

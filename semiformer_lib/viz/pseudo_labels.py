@@ -12,7 +12,7 @@ import numpy as np
 from .style import PAGE_WIDTH, PALETTE, _finish, styled
 
 METHOD_COLORS = {"semiformer": PALETTE["semiformer"], "vit": PALETTE["vit"], "cnn": PALETTE["cnn"]}
-TEACHER_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fused": PALETTE["semiformer"],
+TEACHER_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "mean": PALETTE["semiformer"],
                   "ema": PALETTE["prior"]}
 
 
@@ -43,7 +43,7 @@ def _by_method(histories: dict) -> dict:
 def plot_ssl_curves(histories: dict, head: str | None = None, title: str = "Test accuracy during training"):
     """Test accuracy at each evaluation, mean over seeds (band: lowest to highest seed), one line per method.
 
-    ``histories``: ``{(method label, seed): SemiHistory}``. ``head`` picks a Semiformer head (``"conv"``,
+    ``histories``: ``{(method label, seed): History}``. ``head`` picks a Semiformer head (``"conv"``,
     ``"transformer"``) where a method has it; one-headed methods always show their own accuracy. Supervised
     methods are dashed (their labels start with "supervised")."""
     fig, ax = plt.subplots(figsize=(6.8, 3.8))

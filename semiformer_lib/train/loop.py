@@ -81,10 +81,11 @@ def training_loss(state: TrainState) -> torch.Tensor:
     return objective.total
 
 
-def accuracies(state: TrainState, batches) -> dict[str, float]:
-    """Every head's accuracy over ``batches`` (a :class:`~semiformer_lib.data.run_data.RunData` batch function)."""
-    return evaluate_heads(state.model, batches(), state.data.mean, state.data.std, state.process,
-                          state.config.precision, state.channels_last)
+def accuracies(state: TrainState, batches, model: torch.nn.Module | None = None) -> dict[str, float]:
+    """Every head's accuracy of ``model`` (default: the run's model) over ``batches`` (a
+    :class:`~semiformer_lib.data.run_data.RunData` batch function)."""
+    return evaluate_heads(state.model if model is None else model, batches(), state.data.mean, state.data.std,
+                          state.process, state.config.precision, state.channels_last)
 
 
 def evaluate(state: TrainState) -> Evaluation:
@@ -93,8 +94,7 @@ def evaluate(state: TrainState) -> Evaluation:
     row.update(state.diagnostics.means(state.step, state.process))
     row["model"] = accuracies(state, state.data.curve_batches)
     if state.ema is not None:
-        row["ema"] = evaluate_heads(state.ema.module, state.data.curve_batches(), state.data.mean, state.data.std,
-                                    state.process, state.config.precision, state.channels_last)
+        row["ema"] = accuracies(state, state.data.curve_batches, state.ema.module)
     if state.data.labeled_batches is not None:
         row["train_acc"] = accuracies(state, state.data.labeled_batches)["summed"]
     row["class_mask_rate"] = state.diagnostics.class_mask_rate(state.process)
@@ -109,8 +109,7 @@ def final_accuracies(state: TrainState) -> dict[str, dict[str, float]]:
     """The model's and the EMA's accuracy, every head, on the final test images."""
     final = {"model": accuracies(state, state.data.final_batches)}
     if state.ema is not None:
-        final["ema"] = evaluate_heads(state.ema.module, state.data.final_batches(), state.data.mean, state.data.std,
-                                      state.process, state.config.precision, state.channels_last)
+        final["ema"] = accuracies(state, state.data.final_batches, state.ema.module)
     return final
 
 

@@ -16,7 +16,7 @@ WIDGETS_DIST := node_modules/@jupyter-widgets/html-manager/dist
 # The browser the book is tested in: Debian's chromium, driven by Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup data lint test unit nbval book browser-test execute clean
+.PHONY: setup data lint test unit replay nbval book browser-test execute clean
 
 setup: $(INSTALLED)
 
@@ -48,16 +48,22 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports --no-cache
 
 unit: data
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser -m "not replay"
+
+# The committed artifacts of book/results: schema, provenance, and each CPU run's first evaluation window re-run
+# from its own config (semiformer_lib/train/replay.py; about two minutes).
+replay: data
+	$(BIN)/python -m pytest tests -q -m replay -s
 
 nbval: data
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  -p no:cacheprovider book
 
-# Fast checks first (lint, then the unit tests), then the built book in a browser (a minute), then every chapter
-# re-executed (the long part).
+# Fast checks first (lint, then the unit tests), then the artifacts' replay (two minutes), the built book in a
+# browser (a minute), then every chapter re-executed (the long part).
 test: lint data
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser -m "not replay"
+	$(MAKE) replay
 	$(MAKE) browser-test
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  -p no:cacheprovider book

@@ -2,6 +2,7 @@
 
 * :mod:`.attention` — attention maps, class-token attention, rollout, mean attention distance, position embeddings;
 * :mod:`.features` — the last feature map and the pooled features of a ViT or a convnet, read the same way;
+* :mod:`.long_runs` — the book's long comparison (SSL against its supervised twin), read from its artifacts;
 * :mod:`.invariance` — shift robustness and patch-order sensitivity;
 * :mod:`.pseudo_labels` — pseudo-label quantity vs quality over the threshold, and per class;
 * :mod:`.receptive_field` — effective receptive fields;
@@ -13,6 +14,7 @@ from .attention import (attention_maps, attention_rollout, class_token_attention
 from .features import is_vit, pooled_features, spatial_features
 from .invariance import (SHIFT_MODES, ShiftResult, patch_shuffle_accuracy, shift_images, shift_robustness,
                          shuffle_patches)
+from .long_runs import LongComparison, crossover_step, read_long_comparison
 from .pseudo_labels import class_mask_rate, threshold_tradeoff
 from .receptive_field import effective_receptive_field, erf_radius
 from .similarity import branch_similarity, flatten_features, linear_cka
@@ -20,6 +22,7 @@ from .similarity import branch_similarity, flatten_features, linear_cka
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
            "position_locality", "position_similarity", "is_vit", "pooled_features", "spatial_features",
+           "LongComparison", "crossover_step", "read_long_comparison",
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness",
            "shuffle_patches", "class_mask_rate", "threshold_tradeoff",
            "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]

@@ -129,6 +129,14 @@ def build_model(config: RunConfig, data: RunData, process: distributed.Process) 
     return model, (torch.compile(student) if config.compile else student)
 
 
+def build_state(config: RunConfig, process: distributed.Process) -> TrainState:
+    """The run of ``config`` at step 0: its data, its model (seeded by ``config.seed``) and a fresh optimizer,
+    schedule and EMA — what :func:`train` starts from, and what :mod:`.replay` re-runs an artifact's start from."""
+    data = build_data(config, process)
+    model, student = build_model(config, data, process)
+    return new_state(model, config, data, process, student)
+
+
 # --- loop: what each evaluation and step leaves behind ---------------------------------------------------------
 
 class MetricsFile(Sink):
@@ -210,9 +218,7 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
     run_dir = Path(config.output_dir) / config.name
     checkpoint = starting_checkpoint(config, run_dir, resume, restart, process)
     distributed.barrier(process)
-    data = build_data(config, process)                                                  # data
-    model, student = build_model(config, data, process)                                 # model
-    state = new_state(model, config, data, process, student)                            # state
+    state = build_state(config, process)                                                # data, model, state
     if checkpoint is not None:
         state.load_state_dict(checkpoint)
         del checkpoint
@@ -227,7 +233,7 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
         return {"stopped_at": state.step, "checkpoint": str(last or run_dir / "checkpoints")}
     record = {"config": config.as_dict(), "provenance": provenance(process.device, process.world_size),
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
-              "schedule": state.lengths, "data": data.description,
+              "schedule": state.lengths, "data": state.data.description,
               "wall_seconds": time.perf_counter() - started, "train_seconds": state.train_seconds,
               "images_per_second": state.images_seen / max(state.train_seconds, 1e-9),
               "final": final_accuracies(state), "curves": state.metrics}

@@ -166,3 +166,51 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
     ax.grid(axis="x", visible=False)
     ax.legend(fontsize=8)
     return _finish(fig)
+
+
+@styled
+def plot_gap_over_steps(gaps, warm_up: int | None = None, ylabel: str = "SSL − supervised twin (points)",
+                        title: str = "What the unlabeled images add, over training"):
+    """SSL minus twin test accuracy at every evaluation, one line per method (mean over seeds, band: lowest to
+    highest seed), from :meth:`semiformer_lib.analysis.long_runs.LongComparison.gap_over_steps`
+    (rows steps, columns ``(method, seed)``); ``warm_up`` marks the end of the supervised warm-up."""
+    fig, ax = plt.subplots(figsize=(6.8, 3.8))
+    for method in dict.fromkeys(gaps.columns.get_level_values("method")):
+        values = 100 * gaps[method].to_numpy()                           # [steps, seeds]
+        color = method_color(method)
+        ax.plot(gaps.index, values.mean(axis=1), "-", marker="o", ms=3, color=color, label=method)
+        ax.fill_between(gaps.index, values.min(axis=1), values.max(axis=1), color=color, alpha=0.15)
+    ax.axhline(0, color="black", lw=0.8)
+    if warm_up is not None:
+        ax.axvline(warm_up + 0.5, color="black", lw=0.8, ls=":", label="pseudo-labels start")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return _finish(fig)
+
+
+@styled
+def plot_pseudo_label_windows(quality, title: str = "Pseudo-labels over the long runs: how many pass τ, how many "
+                                                    "are right"):
+    """Per evaluation window of the long runs (mean over seeds, band: lowest to highest seed), for each method:
+    the mask rate, the accuracy of all pseudo-labels and of the kept ones, and the kept *correct* pseudo-labels per
+    unlabeled image (mask rate × accuracy of the kept) — what the student is actually taught. ``quality``: the
+    table of :meth:`semiformer_lib.analysis.long_runs.LongComparison.pseudo_label_quality`."""
+    quality = quality.assign(correct_kept=quality["mask_rate"] * quality["confident_acc"].fillna(0.0))
+    panels = [("mask_rate", "kept (confidence ≥ τ)"), ("pseudo_acc", "accuracy, all pseudo-labels"),
+              ("confident_acc", "accuracy, kept ones"), ("correct_kept", "kept and correct, per image")]
+    fig, axes = plt.subplots(1, 4, figsize=(PAGE_WIDTH, 3.1), sharex=True)
+    for method, runs in quality.groupby("method", sort=False):
+        color = method_color(method)
+        for ax, (column, panel_title) in zip(axes, panels):
+            table = 100 * runs.pivot_table(index="step", columns="seed", values=column)
+            ax.plot(table.index, table.mean(axis=1), "-", color=color, label=method)
+            ax.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=color, alpha=0.15)
+            ax.set_title(panel_title, fontsize=8.5)
+            ax.set_xlabel("step")
+            ax.set_ylim(0, 102)
+    axes[0].set_ylabel("%")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return _finish(fig, rect=(0, 0.07, 1, 1))

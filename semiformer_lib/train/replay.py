@@ -1,0 +1,324 @@
+"""Replay verification: a committed run artifact is checked by re-running its start from its own config.
+
+An artifact is a run folder holding ``results.json`` (:mod:`.results`) and ``metrics.jsonl`` (one row per
+evaluation, :mod:`.run`). :func:`verify_artifacts` checks each one in three ways, cheapest first:
+
+1. **schema and provenance** — both files parse, the format is known, the provenance names a commit, a device and
+   the versions, the config is still a valid :class:`~.config.RunConfig`, the rows sit every ``eval_every`` steps up
+   to ``steps``, and the final accuracies are fractions;
+2. **the two files agree** — ``results.json``'s ``curves`` equal ``metrics.jsonl``'s rows, field for field (a number
+   edited in one file and not the other is caught here, whatever its step);
+3. **the start replays** (CPU artifacts only) — the run's first evaluation window (``eval_every`` steps from step 0,
+   built by :func:`.run.build_state`, the function the CLI trains with) is re-run on this machine's CPU with the
+   artifact's thread count, and its row is compared with the artifact's first row: accuracies of every head and of
+   the EMA, the losses, the pseudo-label diagnostics and the learning rate.
+
+Artifacts whose configs agree up to the end of the first window share one replay: when that window ends inside the
+supervised warm-up, the pseudo-label keys (:data:`.comparisons.AFTER_WARM_UP`) cannot have acted yet, so a run and
+its supervised twin (λ = 0) start identically.
+
+Float arithmetic differs between machines, so the comparison is bitwise only where the arithmetic is the same (the
+same CPU and library build: a replay on the machine that made the artifact reproduces it bit for bit). Elsewhere it
+holds within a :class:`Tolerance` read from ``replay_spread.json`` beside the artifacts: the spread measured between
+1 and 2 threads (which changes the summation order, as another machine's kernels would), times
+:data:`SPREAD_MARGIN`. ``python -m semiformer_lib.train.replay FOLDER --measure-spread`` measures and writes it.
+GPU artifacts (``device_type`` cuda) get checks 1 and 2 only.
+
+    python -m semiformer_lib.train.replay book/results          # verify every artifact below the folder
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import distributed
+from .comparisons import AFTER_WARM_UP
+from .config import ConfigError, RunConfig
+from .loop import train_loop
+from .results import FORMAT, provenance
+from .run import build_state
+
+SPREAD_FILE = "replay_spread.json"
+SPREAD_MARGIN = 3.0          # tolerance = margin × the largest 1-vs-2-thread difference measured for that quantity
+PROVENANCE_KEYS = ("git_commit", "device", "device_type", "processes", "torch", "timm", "python")
+ACCURACY_GROUPS = ("model", "ema")
+SCALARS = ("lr", "mask_rate", "pseudo_acc", "confident_acc", "labeled_loss", "unlabeled_loss")
+NOT_COMPARED = ("images_per_second",)           # wall-clock: differs on every run
+
+
+class ArtifactError(ValueError):
+    """An artifact is malformed, hand-edited, or no longer reproduced by its config; the message names the file."""
+
+
+@dataclass
+class Artifact:
+    """One run folder: its ``results.json`` record and its ``metrics.jsonl`` rows."""
+    folder: Path
+    record: dict
+    rows: list[dict]
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig(**self.record["config"])
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.record["provenance"]["device_type"] == "cpu"
+
+    @property
+    def first_step(self) -> int:
+        return self.rows[0]["step"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a replayed row may sit from the artifact's: absolute, in accuracy (a fraction) and in loss."""
+    accuracy: float = 0.0
+    loss: float = 0.0
+    source: str = "bitwise"
+
+    def allowed(self, key: str) -> float:
+        return self.loss if key.endswith("loss") else (0.0 if key == "lr" else self.accuracy)
+
+
+@dataclass
+class Verdict:
+    """What :func:`verify_artifacts` found for one artifact."""
+    folder: Path
+    replayed: bool = False
+    bitwise: bool = False
+    largest: dict[str, float] = field(default_factory=dict)     # largest |difference| per quantity kind
+    seconds: float = 0.0
+
+
+# --- reading and the checks that need no compute ----------------------------------------------------------------
+
+def _fail(path: Path, problem: str) -> ArtifactError:
+    return ArtifactError(f"{path}: {problem}. Artifacts are written by `python -m semiformer_lib.train` and never "
+                         "edited by hand: re-run the config to regenerate the folder")
+
+
+def _read_files(results: Path, metrics: Path) -> tuple[dict, list[dict]]:
+    """The two files of an artifact, parsed."""
+    for path in (results, metrics):
+        if not path.is_file():
+            raise _fail(path, "missing (an artifact is a folder with results.json and metrics.jsonl)")
+    try:
+        record = json.loads(results.read_text())
+    except json.JSONDecodeError as err:
+        raise _fail(results, f"not valid JSON ({err})") from None
+    try:
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise _fail(metrics, f"a line is not valid JSON ({err})") from None
+    return record, rows
+
+
+def read_artifact(folder: str | Path) -> Artifact:
+    """Read a run folder and run checks 1 and 2 of the module docstring; :class:`ArtifactError` names the file."""
+    folder = Path(folder)
+    results, metrics = folder / "results.json", folder / "metrics.jsonl"
+    record, rows = _read_files(results, metrics)
+    if record.get("format") != FORMAT:
+        raise _fail(results, f"format {record.get('format')!r}, expected {FORMAT!r}")
+    missing = [k for k in ("config", "provenance", "schedule", "final", "curves", "wall_seconds") if k not in record]
+    missing += [f"provenance.{k}" for k in PROVENANCE_KEYS if k not in record.get("provenance", {})]
+    if missing:
+        raise _fail(results, f"lacks {', '.join(missing)}")
+    if record["provenance"]["device_type"] not in ("cpu", "cuda"):
+        raise _fail(results, f"provenance.device_type {record['provenance']['device_type']!r} is neither cpu nor cuda")
+    try:
+        config = RunConfig(**record["config"])
+    except (ConfigError, TypeError) as err:
+        raise _fail(results, f"its config is no longer a valid RunConfig ({err})") from None
+    _check_rows(record, rows, config, metrics)
+    return Artifact(folder, record, rows)
+
+
+def _check_rows(record: dict, rows: list[dict], config: RunConfig, metrics: Path) -> None:
+    """The rows equal the record's curves, sit every ``eval_every`` steps, and the final accuracies are fractions."""
+    if not rows:
+        raise _fail(metrics, "holds no row")
+    if rows != record["curves"]:
+        step = next((a.get("step") for a, b in zip(rows, record["curves"]) if a != b), "the end")
+        raise _fail(metrics, f"disagrees with results.json's curves at step {step}: one of the two was edited")
+    steps, every = record["schedule"]["steps"], config.eval_every
+    expected = list(range(every, steps + 1, every)) if every else []
+    expected += [steps] if not expected or expected[-1] != steps else []
+    if [row.get("step") for row in rows] != expected:
+        raise _fail(metrics, f"its rows sit at steps {[row.get('step') for row in rows]}, not every {every} "
+                             f"steps to {steps}")
+    finals = [v for group in record["final"].values() for v in group.values()]
+    if not finals or not all(isinstance(v, float) and 0 <= v <= 1 for v in finals):
+        raise _fail(metrics.with_name("results.json"),
+                    f"final accuracies {record['final']} are not fractions in [0, 1]")
+
+
+def find_artifacts(root: str | Path) -> list[Artifact]:
+    """Every artifact (a folder with ``results.json``) below ``root``, read and checked, in path order."""
+    root = Path(root)
+    folders = sorted({path.parent for path in root.rglob("results.json")} |
+                     {path.parent for path in root.rglob("metrics.jsonl")})
+    if not folders:
+        raise ArtifactError(f"{root}: no artifact (a folder with results.json and metrics.jsonl) below it")
+    return [read_artifact(folder) for folder in folders]
+
+
+# --- the replay -------------------------------------------------------------------------------------------------
+
+def replay_key(artifact: Artifact) -> str:
+    """What decides the artifact's first window: its config without the name, the output folder and — when the
+    window ends inside the supervised warm-up — the pseudo-label keys, which have not acted yet."""
+    config = dict(artifact.record["config"])
+    for key in ("name", "output_dir", "profile", "checkpoint_every", "keep_checkpoints", "workers"):
+        config.pop(key, None)
+    if artifact.first_step <= artifact.record["schedule"]["supervised_steps"]:
+        for key in AFTER_WARM_UP:
+            config.pop(key, None)
+    return json.dumps(config, sort_keys=True)
+
+
+def replay_first_window(config: RunConfig, until: int, threads: int | None = None) -> dict:
+    """Re-run ``config`` on this machine's CPU from step 0 to step ``until`` (its first evaluation) and return that
+    evaluation's metrics row. ``threads`` defaults to the config's; torch's thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or config.threads or before)
+    try:
+        state = build_state(config, distributed.single_process(torch.device("cpu")))
+        train_loop(state, until=until, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    if not state.metrics or state.metrics[0]["step"] != until:
+        raise ArtifactError(f"the replay of {config.name} made no evaluation at step {until}: its eval_every changed")
+    return state.metrics[0]
+
+
+def _flatten(row: dict) -> dict[str, float | None]:
+    """``{"model.conv": 0.43, "lr": 0.001, …}``: the compared quantities of a metrics row."""
+    flat = {key: row.get(key) for key in SCALARS}
+    for group in ACCURACY_GROUPS:
+        flat.update({f"{group}.{head}": value for head, value in row.get(group, {}).items()})
+    flat.update({f"class_mask_rate.{i}": v for i, v in enumerate(row.get("class_mask_rate") or [])})
+    return flat
+
+
+def _kind(key: str) -> str:
+    return "loss" if key.endswith("loss") else ("lr" if key == "lr" else "accuracy")
+
+
+def row_differences(replayed: dict, recorded: dict) -> dict[str, float]:
+    """``{quantity: |replayed − recorded|}`` for every compared quantity; ``inf`` where one is missing or null and the
+    other is not."""
+    ours, theirs = _flatten(replayed), _flatten(recorded)
+    differences = {}
+    for key in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(key), theirs.get(key)
+        if a is None and b is None:
+            continue
+        if a is None or b is None or (isinstance(a, float) and math.isnan(a)) != (isinstance(b, float)
+                                                                                  and math.isnan(b)):
+            differences[key] = math.inf
+        else:
+            differences[key] = 0.0 if a == b or (math.isnan(a) and math.isnan(b)) else abs(a - b)
+    return differences
+
+
+def read_tolerance(root: str | Path) -> Tolerance:
+    """The tolerance of ``root``'s artifacts: :data:`SPREAD_MARGIN` × the spread in ``root/replay_spread.json``;
+    bitwise (zero) when no spread was measured."""
+    path = Path(root) / SPREAD_FILE
+    if not path.is_file():
+        return Tolerance()
+    try:
+        spread = json.loads(path.read_text())["largest"]
+        return Tolerance(accuracy=SPREAD_MARGIN * spread["accuracy"], loss=SPREAD_MARGIN * spread["loss"],
+                         source=f"{SPREAD_MARGIN:g} × the 1-vs-2-thread spread in {path}")
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ArtifactError(f"{path}: not a spread measurement ({err!r}); re-measure it with "
+                            f"python -m semiformer_lib.train.replay {root} --measure-spread") from None
+
+
+def verify_artifacts(root: str | Path, tolerance: Tolerance | None = None, progress: bool = True) -> list[Verdict]:
+    """Check every artifact below ``root`` (module docstring); raise :class:`ArtifactError` naming the first file
+    that fails, else return one :class:`Verdict` per artifact."""
+    artifacts = find_artifacts(root)                     # checks 1 and 2 for all, before any compute
+    tolerance = tolerance or read_tolerance(root)
+    verdicts, replays = [], {}
+    for artifact in artifacts:
+        verdict = Verdict(artifact.folder)
+        verdicts.append(verdict)
+        if not artifact.on_cpu:
+            continue
+        key = replay_key(artifact)
+        started = time.perf_counter()
+        if key not in replays:
+            if progress:
+                print(f"replaying {artifact.folder} to step {artifact.first_step} …", flush=True)
+            replays[key] = replay_first_window(artifact.config, artifact.first_step)
+        verdict.seconds = time.perf_counter() - started
+        differences = row_differences(replays[key], artifact.rows[0])
+        beyond = {k: d for k, d in differences.items() if d > tolerance.allowed(k)}
+        if beyond:
+            shown = ", ".join(f"{k}: replayed {_flatten(replays[key]).get(k)} vs recorded "
+                              f"{_flatten(artifact.rows[0]).get(k)}" for k in sorted(beyond))
+            raise ArtifactError(f"{artifact.folder / 'metrics.jsonl'}: its first row (step {artifact.first_step}) is "
+                                f"not reproduced by its config ({shown}; tolerance: {tolerance.source}). Either "
+                                "the file was edited or the code no longer computes what made it: re-run the config "
+                                "to regenerate the folder")
+        verdict.replayed, verdict.bitwise = True, all(d == 0 for d in differences.values())
+        for k, d in differences.items():
+            verdict.largest[_kind(k)] = max(verdict.largest.get(_kind(k), 0.0), d)
+    return verdicts
+
+
+def measure_spread(root: str | Path) -> dict:
+    """Replay each distinct first window of ``root``'s CPU artifacts with 1 and with 2 threads and record the
+    largest difference per quantity kind — the measurement :func:`read_tolerance` scales."""
+    artifacts = [a for a in find_artifacts(root) if a.on_cpu]
+    groups = {replay_key(a): a for a in artifacts}
+    largest, windows = {"accuracy": 0.0, "loss": 0.0, "lr": 0.0}, []
+    for artifact in groups.values():
+        one, two = (replay_first_window(artifact.config, artifact.first_step, threads=n) for n in (1, 2))
+        differences = row_differences(one, two)
+        worst = {kind: max([d for k, d in differences.items() if _kind(k) == kind], default=0.0)
+                 for kind in largest}
+        windows.append({"artifact": str(artifact.folder), "step": artifact.first_step, "largest": worst})
+        largest = {kind: max(largest[kind], worst[kind]) for kind in largest}
+        print(f"{artifact.folder}: 1 vs 2 threads, largest differences {worst}", flush=True)
+    return {"measured": "the first evaluation window of each distinct replay, with 1 and with 2 CPU threads",
+            "provenance": provenance(torch.device("cpu"), 1), "largest": largest, "windows": windows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m semiformer_lib.train.replay",
+                                     description="Verify committed run artifacts by replaying their first window.")
+    parser.add_argument("root", help="a folder holding run folders (results.json + metrics.jsonl), e.g. book/results")
+    parser.add_argument("--measure-spread", action="store_true",
+                        help=f"measure the 1-vs-2-thread spread and write it to ROOT/{SPREAD_FILE}")
+    args = parser.parse_args(argv)
+    try:
+        if args.measure_spread:
+            spread = measure_spread(args.root)
+            (Path(args.root) / SPREAD_FILE).write_text(json.dumps(spread, indent=1) + "\n")
+            print(f"largest 1-vs-2-thread differences: {spread['largest']}")
+            return 0
+        started = time.perf_counter()
+        verdicts = verify_artifacts(args.root)
+    except ArtifactError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    replayed = [v for v in verdicts if v.replayed]
+    print(f"{len(verdicts)} artifacts verified ({len(replayed)} replayed, "
+          f"{sum(v.bitwise for v in replayed)} bit for bit) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Replay verification of run artifacts: what it accepts, what it refuses, and the book's own artifacts.
+
+The last test (marker ``replay``, its own stage of ``make test``) replays every artifact under ``book/results``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from semiformer_lib.train.config import RunConfig
+from semiformer_lib.train.replay import (SPREAD_FILE, SPREAD_MARGIN, ArtifactError, Tolerance, find_artifacts, main,
+                                         read_artifact, read_tolerance, replay_key, row_differences,
+                                         verify_artifacts)
+from semiformer_lib.train.run import train
+
+RESULTS = Path(__file__).resolve().parent.parent / "book" / "results"
+SMALL = dict(dataset="fashion-mnist", labels_per_class=4, model="semiformer_tiny_wide_patch4", steps=8,
+             supervised_steps=4, warmup_steps=2, batch_size=8, unlabeled_ratio=1.0, unlabeled_size=200,
+             eval_every=4, eval_size=100, checkpoint_every=8, threads=1)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A run and its supervised twin, written by the CLI's function, as the book commits them."""
+    folder = tmp_path_factory.mktemp("artifacts")
+    for name, weight in (("ssl", 1.0), ("twin", 0.0)):
+        train(RunConfig(**SMALL, name=name, unlabeled_weight=weight, output_dir=str(folder / "runs")), progress=False)
+        shutil.copytree(folder / "runs" / name, folder / "results" / name,
+                        ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    return folder / "results"
+
+
+@pytest.fixture
+def artifacts(made, tmp_path):
+    """A private copy of the made artifacts that a test may damage."""
+    return Path(shutil.copytree(made, tmp_path / "results"))
+
+
+def _edit(path: Path, change) -> None:
+    """Rewrite a JSON (or JSON-lines) file through ``change(obj)``."""
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        change(rows)
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+
+
+def test_untouched_artifacts_replay_bit_for_bit_and_a_twin_shares_the_replay(artifacts):
+    verdicts = verify_artifacts(artifacts, progress=False)
+    assert [v.folder.name for v in verdicts] == ["ssl", "twin"]
+    assert all(v.replayed and v.bitwise for v in verdicts)            # same machine, same thread count
+    ssl, twin = find_artifacts(artifacts)
+    assert replay_key(ssl) == replay_key(twin)                        # first window ends inside the warm-up
+
+
+def test_a_window_past_the_warm_up_does_not_share_the_replay(artifacts):
+    for name in ("ssl", "twin"):
+        for file in ("results.json", "metrics.jsonl"):
+            path = artifacts / name / file
+            path.write_text(path.read_text().replace('"supervised_steps": 4', '"supervised_steps": 2'))
+    ssl, twin = find_artifacts(artifacts)
+    assert replay_key(ssl) != replay_key(twin)
+
+
+def test_a_number_edited_in_one_file_is_caught_at_any_step(artifacts):
+    def nudge_last(rows):
+        rows[-1]["model"]["summed"] += 0.01
+    _edit(artifacts / "ssl" / "metrics.jsonl", nudge_last)
+    with pytest.raises(ArtifactError, match=r"ssl/metrics.jsonl: disagrees with results.json's curves at step 8"):
+        verify_artifacts(artifacts, progress=False)
+
+
+def test_a_first_row_edited_in_both_files_is_caught_by_the_replay(artifacts):
+    def nudge_first(rows):
+        rows[0]["ema"]["conv"] += 0.02
+    _edit(artifacts / "twin" / "metrics.jsonl", nudge_first)
+    _edit(artifacts / "twin" / "results.json", lambda record: nudge_first(record["curves"]))
+    with pytest.raises(ArtifactError, match=r"twin/metrics.jsonl: its first row \(step 4\) is not reproduced by "
+                                            r"its config \(ema.conv: replayed"):
+        verify_artifacts(artifacts, progress=False)
+
+
+def test_a_config_that_no_longer_reproduces_is_named(artifacts):
+    def other_lr(record):
+        record["config"]["lr"] = 2e-3
+    _edit(artifacts / "ssl" / "results.json", other_lr)
+    with pytest.raises(ArtifactError, match=r"ssl/metrics.jsonl: its first row \(step 4\) is not reproduced"):
+        verify_artifacts(artifacts, progress=False)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda folder: (folder / "metrics.jsonl").unlink(), r"ssl/metrics.jsonl: missing"),
+    (lambda folder: (folder / "results.json").write_text("{"), r"ssl/results.json: not valid JSON"),
+    (lambda folder: _edit(folder / "results.json", lambda r: r["provenance"].pop("git_commit")),
+     r"ssl/results.json: lacks provenance.git_commit"),
+    (lambda folder: _edit(folder / "results.json", lambda r: r["config"].update(threshold=1.5)),
+     r"ssl/results.json: its config is no longer a valid RunConfig \(config key 'threshold' must be in \[0, 1\]"),
+    (lambda folder: _edit(folder / "results.json", lambda r: r["final"]["model"].update(summed=81.0)),
+     r"ssl/results.json: final accuracies .* are not fractions"),
+    (lambda folder: [_edit(folder / f, lambda rows: rows.pop(0) if isinstance(rows, list) else rows["curves"].pop(0))
+                     for f in ("metrics.jsonl", "results.json")],
+     r"ssl/metrics.jsonl: its rows sit at steps \[8\], not every 4 steps to 8"),
+])
+def test_a_damaged_artifact_is_refused_before_any_replay_naming_the_file(artifacts, damage, message, monkeypatch):
+    damage(artifacts / "ssl")
+    monkeypatch.setattr("semiformer_lib.train.replay.replay_first_window",
+                        lambda *a, **k: pytest.fail("a replay ran before the schema checks refused the artifact"))
+    with pytest.raises(ArtifactError, match=message):
+        verify_artifacts(artifacts, progress=False)
+
+
+def test_a_gpu_artifact_is_checked_for_schema_and_provenance_only(artifacts):
+    def on_gpu(record):
+        record["provenance"].update(device_type="cuda", device="NVIDIA H200")
+        record["config"]["device"] = "cuda"
+    _edit(artifacts / "ssl" / "results.json", on_gpu)
+    ssl, twin = verify_artifacts(artifacts, progress=False)
+    assert not ssl.replayed and twin.replayed
+    _edit(artifacts / "ssl" / "results.json", lambda record: record["provenance"].pop("torch"))
+    with pytest.raises(ArtifactError, match="lacks provenance.torch"):
+        read_artifact(artifacts / "ssl")
+
+
+def test_the_tolerance_is_the_measured_spread_times_the_margin(artifacts):
+    assert read_tolerance(artifacts) == Tolerance()                   # nothing measured: bitwise
+    (artifacts / SPREAD_FILE).write_text(json.dumps({"largest": {"accuracy": 0.002, "loss": 1e-4, "lr": 0.0}}))
+    tolerance = read_tolerance(artifacts)
+    assert tolerance.accuracy == pytest.approx(SPREAD_MARGIN * 0.002) and tolerance.allowed("lr") == 0.0
+    assert tolerance.allowed("labeled_loss") == pytest.approx(SPREAD_MARGIN * 1e-4)
+    row = {"lr": 1e-3, "labeled_loss": 1.0, "mask_rate": None, "model": {"summed": 0.5}, "class_mask_rate": [None]}
+    moved = {**row, "labeled_loss": 1.0 + 2e-4, "model": {"summed": 0.503}}
+    assert row_differences(moved, row) == {"lr": 0.0, "labeled_loss": pytest.approx(2e-4),
+                                           "model.summed": pytest.approx(0.003)}
+    assert row_differences({**row, "model": {}}, row)["model.summed"] == float("inf")   # a head went missing
+    (artifacts / SPREAD_FILE).write_text("{}")
+    with pytest.raises(ArtifactError, match=f"{SPREAD_FILE}: not a spread measurement"):
+        read_tolerance(artifacts)
+
+
+def test_the_command_line_names_the_failing_file(artifacts, capsys):
+    _edit(artifacts / "twin" / "results.json", lambda record: record.update(format="other/1"))
+    assert main([str(artifacts)]) == 1
+    assert "twin/results.json: format 'other/1'" in capsys.readouterr().err
+
+
+# ---- the long comparison, read from artifacts --------------------------------------------------------------------
+
+def test_the_long_comparison_pairs_each_run_with_its_twin(artifacts, tmp_path):
+    import pandas as pd
+
+    from semiformer_lib.analysis import crossover_step, read_long_comparison
+    long = tmp_path / "long"
+    shutil.copytree(artifacts / "ssl", long / "long_semiformer_s0")
+    shutil.copytree(artifacts / "twin", long / "long_semiformer_twin_s0")
+    comparison = read_long_comparison(long)
+    ssl, twin = (json.loads((artifacts / name / "results.json").read_text()) for name in ("ssl", "twin"))
+    assert comparison.methods == ["Semiformer"] and comparison.seeds == [0] and comparison.supervised_steps == 4
+    assert comparison.lift("transformer").loc[0, "Semiformer"] == pytest.approx(
+        ssl["final"]["model"]["transformer"] - twin["final"]["model"]["transformer"])
+    gaps = comparison.gap_over_steps("summed")[("Semiformer", 0)]
+    assert gaps.loc[4] == 0                                            # the warm-up is shared: no gap yet
+    assert gaps.loc[8] == pytest.approx(ssl["curves"][1]["model"]["summed"] - twin["curves"][1]["model"]["summed"])
+    quality = comparison.pseudo_label_quality()
+    assert list(quality["step"]) == [8] and quality["mask_rate"][0] == ssl["curves"][1]["mask_rate"]
+    assert crossover_step(pd.Series([0.0, -0.01, 0.02, 0.01], index=[1, 2, 3, 4])) == 3
+    assert crossover_step(pd.Series([0.01, 0.02], index=[1, 2])) == 1
+    assert crossover_step(pd.Series([0.01, -0.02], index=[1, 2])) is None
+    (long / "long_semiformer_twin_s0").rename(long / "long_semiformer_s1")   # a twin under an SSL run's name
+    with pytest.raises(ArtifactError, match=r"long_semiformer_s1: its name says twin=False, seed 1, but its config "
+                                            r"has unlabeled_weight 0.0, seed 0"):
+        read_long_comparison(long)
+
+
+@pytest.mark.replay
+def test_every_committed_artifact_replays():
+    """The book's artifacts: each CPU run's first window re-run from its own config (≤ 3 min on 2 cores)."""
+    verdicts = verify_artifacts(RESULTS)
+    on_cpu = [a for a in find_artifacts(RESULTS) if a.on_cpu]
+    assert len(verdicts) >= 18 and all(v.replayed for v in verdicts if v.folder in {a.folder for a in on_cpu})
+    tolerance = read_tolerance(RESULTS)
+    print(f"{len(verdicts)} artifacts, {sum(v.bitwise for v in verdicts)} bit for bit; tolerance: {tolerance.source}")

@@ -1,6 +1,7 @@
 """Training throughput of the full run's step, optimized vs plain, side by side in one run.
 
     .venv/bin/python benchmarks/throughput.py [--device cuda|cpu] [--steps 20] [--peak-tflops 989]
+    .venv/bin/python benchmarks/throughput.py --cpu-candidates     # CPU speed-ups for the long runs, side by side
 
 Two workloads, each timed twice on synthetic uint8 images resident on the device:
 
@@ -57,8 +58,10 @@ def workloads(device: torch.device) -> list[dict]:
     ]
 
 
-def measure(work: dict, optimized: bool, device: torch.device, steps: int, compile_model: bool) -> dict:
-    """Seconds per step of the library's training step for ``work`` (median over ``steps`` after 3 warm-ups)."""
+def measure(work: dict, optimized: bool, device: torch.device, steps: int, compile_model: bool,
+            precision: str | None = None) -> dict:
+    """Seconds per step of the library's training step for ``work`` (median over ``steps`` after 3 warm-ups);
+    ``precision`` overrides the case's (``"bf16"``: autocast on any device)."""
     torch.manual_seed(0)
     config = work["config"]
     model = create_model(work["model"], img_size=work["size"], in_chans=work["channels"],
@@ -79,7 +82,7 @@ def measure(work: dict, optimized: bool, device: torch.device, steps: int, compi
                               generator=generator)
     labels = torch.randint(0, work["classes"], (work["labeled"],), device=device, generator=generator)
     mean, std = (0.5,) * work["channels"], (0.25,) * work["channels"]
-    precision = "auto" if optimized else "fp32"
+    precision = precision or ("auto" if optimized else "fp32")
 
     def prepare(images):
         x = to_model_input(images, mean, std)
@@ -116,13 +119,38 @@ def measure(work: dict, optimized: bool, device: torch.device, steps: int, compi
             "flops_per_step": 2 * macs * (3 * students + teachers)}
 
 
+def cpu_candidates(steps: int) -> None:
+    """The speed-ups a long CPU run could use, side by side on the long comparison's Semiformer step (issue 18):
+    fp32 eager (what the runs use), bf16 autocast (fast where the CPU has bf16 instructions: AMX, AVX512-BF16) and
+    ``torch.compile`` in fp32."""
+    device = torch.device("cpu")
+    config = load_config(config_path("long/semiformer"))
+    work = {"name": "long-semiformer", "model": config.model, "size": 28, "channels": 1, "classes": 10,
+            "labeled": config.batch_size, "unlabeled": config.unlabeled_per_step(), "config": config}
+    cases = {"fp32 eager": dict(compile_model=False), "bf16 autocast": dict(compile_model=False, precision="bf16"),
+             "fp32 compiled": dict(compile_model=True)}
+    print(f"{config.model}, {work['labeled']}+{work['unlabeled']} images/step, "
+          f"{torch.get_num_threads()} threads, {steps} timed steps per case")
+    baseline = None
+    for label, options in cases.items():
+        result = measure(work, True, device, steps, **options)
+        baseline = baseline or result["images_per_second"]
+        print(f"{label:<14} {result['images_per_second']:>8.1f} img/s  {result['images_per_second'] / baseline:.2f}×",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per case (default 20 GPU, 5 CPU)")
     parser.add_argument("--compile", action="store_true", help="also torch.compile the optimized step")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak bf16 TFLOP/s, for MFU")
+    parser.add_argument("--cpu-candidates", action="store_true",
+                        help="instead: fp32 vs bf16 autocast vs torch.compile for the long CPU runs' step")
     args = parser.parse_args()
+    if args.cpu_candidates:
+        cpu_candidates(args.steps or 5)
+        return
     device = torch.device(args.device)
     steps = args.steps or (20 if device.type == "cuda" else 5)
     peak = peak_tflops(device, args.peak_tflops)

@@ -16,8 +16,8 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
 from .claims import ClaimFailed, claim  # noqa: E402
-from .profiles import Profile, get_profile  # noqa: E402
+from .profiles import Profile, budgets, get_profile  # noqa: E402
 from .seeding import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["claim", "ClaimFailed", "Profile", "get_profile", "seed_everything", "__version__"]
+__all__ = ["claim", "ClaimFailed", "Profile", "budgets", "get_profile", "seed_everything", "__version__"]

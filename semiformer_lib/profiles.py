@@ -100,3 +100,33 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     if run.threads:
         torch.set_num_threads(run.threads)
     return replace(Profile(name=name, run=run, **PLANS[name]), **overrides)
+
+
+TRAIN_IMAGES = 60_000        # Fashion-MNIST's training set: the labeled images plus the unlabeled pool
+
+
+def budgets(name: str | None = None):
+    """What each chapter's runs train on at profile ``name`` — steps, images per step, labeled images and unlabeled
+    pool, passes over the labels, test images — read from the configs the chapters use, one row per kind of run.
+    Why the same supervised ViT scores differently in two chapters: it trained a different number of steps."""
+    import pandas as pd
+    profile = get_profile(name)
+    fashion = load_config(config_path("fashion_mnist_40"), profile=profile.name)
+    runs = {"1–2 · ViT and CNN on labels alone": (profile.run, "labels only"),
+            "3 · fusion ablation": (replace(profile.run, steps=profile.fusion_ablation_steps), "labels only"),
+            "4 · live comparison": (fashion, "SSL and twin"),
+            "4 · long comparison (committed artifacts)": (load_config(config_path("long/semiformer")), "SSL and twin"),
+            "5 · the full run": (fashion, "SSL")}
+    rows = {}
+    for label, (config, kind) in runs.items():
+        labeled = 10 * config.labels_per_class
+        pseudo_labels = kind != "labels only"
+        warm_up = config.supervised_steps if pseudo_labels else config.steps
+        rows[label] = {"runs": kind, "steps": config.steps, "labels-only steps": warm_up,
+                       "labeled / step": config.batch_size,
+                       "unlabeled / step": config.unlabeled_per_step() if pseudo_labels else 0,
+                       "labeled images": labeled,
+                       "unlabeled pool": (config.unlabeled_size or TRAIN_IMAGES - labeled) if pseudo_labels else 0,
+                       "passes over the labels": round(config.steps * config.batch_size / labeled, 1),
+                       "test images (curves)": config.eval_size or 10_000}
+    return pd.DataFrame(rows).T.rename_axis(f"chapter · runs ({profile.name} profile)")

@@ -57,6 +57,9 @@ def test_untouched_artifacts_replay_bit_for_bit_and_a_twin_shares_the_replay(art
     assert all(v.replayed and v.bitwise for v in verdicts)            # same machine, same thread count
     ssl, twin = find_artifacts(artifacts)
     assert replay_key(ssl) == replay_key(twin)                        # first window ends inside the warm-up
+    assert [v.folder.name for v in verify_artifacts(artifacts, names=["twin"], progress=False)] == ["twin"]
+    with pytest.raises(ArtifactError, match=r"no artifact named \['tiwn'\]"):
+        verify_artifacts(artifacts, names=["tiwn"], progress=False)
 
 
 def test_a_window_past_the_warm_up_does_not_share_the_replay(artifacts):

@@ -100,6 +100,21 @@ def test_profiles(monkeypatch):
             get_profile("gpu")
 
 
+def test_the_budgets_table_reads_each_chapters_config():
+    from semiformer_lib.profiles import budgets
+    from semiformer_lib.train import config_path, load_config
+    table = budgets("cpu")
+    long = load_config(config_path("long/semiformer"))
+    row = table.loc["4 · long comparison (committed artifacts)"]
+    assert (row["steps"], row["labels-only steps"], row["unlabeled pool"]) == (long.steps, long.supervised_steps,
+                                                                               60_000 - 10 * long.labels_per_class)
+    assert row["passes over the labels"] == pytest.approx(long.steps * long.batch_size / 400, abs=0.05)
+    live = table.loc["4 · live comparison"]
+    assert live["labels-only steps"] < live["steps"] < row["steps"]
+    assert table.loc["3 · fusion ablation", "steps"] == get_profile("cpu").fusion_ablation_steps
+    assert (table.loc["1–2 · ViT and CNN on labels alone", ["unlabeled / step", "unlabeled pool"]] == 0).all()
+
+
 def test_claim_prints_check_or_raises(capsys):
     claim("two is more than one", 2 > 1)
     assert capsys.readouterr().out == "\u2713 two is more than one\n"

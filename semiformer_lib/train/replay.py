@@ -161,11 +161,17 @@ def _check_rows(record: dict, rows: list[dict], config: RunConfig, metrics: Path
                     f"final accuracies {record['final']} are not fractions in [0, 1]")
 
 
-def find_artifacts(root: str | Path) -> list[Artifact]:
-    """Every artifact (a folder with ``results.json``) below ``root``, read and checked, in path order."""
+def find_artifacts(root: str | Path, names: list[str] | None = None) -> list[Artifact]:
+    """Every artifact (a folder with ``results.json`` or ``metrics.jsonl``) below ``root`` — only those whose folder
+    is named in ``names``, when given — read and checked, in path order."""
     root = Path(root)
     folders = sorted({path.parent for path in root.rglob("results.json")} |
                      {path.parent for path in root.rglob("metrics.jsonl")})
+    if names is not None:
+        missing = set(names) - {folder.name for folder in folders}
+        if missing:
+            raise ArtifactError(f"{root}: no artifact named {sorted(missing)} below it")
+        folders = [folder for folder in folders if folder.name in names]
     if not folders:
         raise ArtifactError(f"{root}: no artifact (a folder with results.json and metrics.jsonl) below it")
     return [read_artifact(folder) for folder in folders]
@@ -245,10 +251,11 @@ def read_tolerance(root: str | Path) -> Tolerance:
                             f"python -m semiformer_lib.train.replay {root} --measure-spread") from None
 
 
-def verify_artifacts(root: str | Path, tolerance: Tolerance | None = None, progress: bool = True) -> list[Verdict]:
-    """Check every artifact below ``root`` (module docstring); raise :class:`ArtifactError` naming the first file
-    that fails, else return one :class:`Verdict` per artifact."""
-    artifacts = find_artifacts(root)                     # checks 1 and 2 for all, before any compute
+def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance: Tolerance | None = None,
+                     progress: bool = True) -> list[Verdict]:
+    """Check every artifact below ``root`` (those named in ``names``, when given; see the module docstring); raise
+    :class:`ArtifactError` naming the first file that fails, else return one :class:`Verdict` per artifact."""
+    artifacts = find_artifacts(root, names)              # checks 1 and 2 for all, before any compute
     tolerance = tolerance or read_tolerance(root)
     verdicts, replays = [], {}
     for artifact in artifacts:

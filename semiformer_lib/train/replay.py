@@ -85,7 +85,7 @@ class Tolerance:
     source: str = "bitwise"
 
     def allowed(self, key: str) -> float:
-        return self.loss if key.endswith("loss") else (0.0 if key == "lr" else self.accuracy)
+        return {"loss": self.loss, "lr": 0.0, "accuracy": self.accuracy}[_kind(key)]
 
 
 @dataclass

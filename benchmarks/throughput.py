@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/throughput.py [--device cuda|cpu] [--steps 20] [--peak-tflops 989]
     .venv/bin/python benchmarks/throughput.py --cpu-candidates     # CPU speed-ups for the long runs, side by side
+    .venv/bin/python benchmarks/throughput.py --sweep-workers      # a chapter's sweep: 1 two-thread run vs 2 one-thread
 
 Two workloads, each timed twice on synthetic uint8 images resident on the device:
 
@@ -139,6 +140,33 @@ def cpu_candidates(steps: int) -> None:
               flush=True)
 
 
+def sweep_workers(steps: int) -> None:
+    """A chapter's sweep on the cpu profile, timed whole (set-up included): its runs one at a time with all of the
+    profile's threads, against ``profile.sweep_workers`` runs at once with a share of them each (``sweep(workers=…)``).
+    The models are the ones chapters 2 and 3 sweep; each trains ``steps`` steps on the 40-per-class split."""
+    from semiformer_lib import get_profile
+    from semiformer_lib.data import load_fashion_mnist
+    from semiformer_lib.train import eval_subset, sweep, with_overrides
+
+    profile = get_profile("cpu")
+    train = load_fashion_mnist("train")
+    test = eval_subset(load_fashion_mnist("test"), profile.run.eval_size)
+    config = with_overrides(profile.run, steps=steps, warmup_steps=min(profile.run.warmup_steps, steps),
+                            augment=False, eval_every=None)
+    models = [profile.vit, "vit_mini_patch4_relpos", profile.cnn, profile.semiformer]
+    threads = config.threads or torch.get_num_threads()
+    print(f"{len(models)} models × 2 seeds, {steps} steps each; cpu profile: {threads} threads, "
+          f"{profile.sweep_workers} workers")
+    seconds = {}
+    for workers in (1, profile.sweep_workers):
+        start = time.perf_counter()
+        sweep(models, train, test, [40], [0, 1], config, progress=False, workers=workers)
+        seconds[workers] = time.perf_counter() - start
+        per_run = threads // workers
+        print(f"{workers} at a time, {per_run} thread{'s' * (per_run > 1)} each: {seconds[workers]:6.1f} s  "
+              f"{seconds[1] / seconds[workers]:.2f}×", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -147,9 +175,14 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak bf16 TFLOP/s, for MFU")
     parser.add_argument("--cpu-candidates", action="store_true",
                         help="instead: fp32 vs bf16 autocast vs torch.compile for the long CPU runs' step")
+    parser.add_argument("--sweep-workers", action="store_true",
+                        help="instead: a chapter's CPU sweep, one run at a time vs the cpu profile's workers")
     args = parser.parse_args()
     if args.cpu_candidates:
         cpu_candidates(args.steps or 5)
+        return
+    if args.sweep_workers:
+        sweep_workers(args.steps or 300)
         return
     device = torch.device(args.device)
     steps = args.steps or (20 if device.type == "cuda" else 5)

@@ -33,9 +33,16 @@ class Profile:
         vit_variants: ViTs with a spatial prior that chapter 2 compares with ``vit`` and ``cnn`` (the cpu
             profile leaves out ``vit_mini_patch2``: its 196 tokens cost 5× a patch-4 step there).
         semiformer: the fused model of chapter 3 (the cpu profile's has one block per conv stage).
-        ablation_steps: steps of each run of chapter 3's fusion ablation (18 runs: five fusion configurations and
-            the plain ViT on three seeds). The cpu profile trains them 240 steps, not 300, to keep the chapter
+        ablation_steps: steps of each run of chapter 3's fusion ablation (four or five fusion configurations and
+            the plain ViT, on three seeds). The cpu profile trains them 240 steps, not 300, to keep the chapter
             within its budget; the per-direction effects it asserts were measured at both lengths.
+        injection_ablation: whether that ablation also trains the two-way model with Conformer's injection
+            point. The cpu profile leaves those three runs out: the chapter makes no claim on them at its scale,
+            and they cost a sixth of its time (exercise 1 trains them).
+        sweep_workers: runs a sweep trains at once (:func:`~semiformer_lib.train.sweep`). The cpu profile trains two
+            one-thread runs side by side: the small models use two threads poorly, so the pair finishes sooner
+            than two two-thread runs in turn (``benchmarks/throughput.py --sweep-workers``). A GPU trains one
+            run at a time.
     """
     name: str
     run: RunConfig
@@ -47,6 +54,8 @@ class Profile:
     vit_variants: tuple[str, ...] = ()
     semiformer: str = "semiformer_mini_patch4"
     ablation_steps: int | None = None
+    injection_ablation: bool = True
+    sweep_workers: int = 1
 
     @property
     def device(self) -> str:
@@ -66,7 +75,8 @@ PLANS = {
     "cpu": dict(seeds=(0, 1, 2), sweep_seeds=(0,), labels_per_class=(4, 10, 40, 100, 600), vit="vit_mini_patch4",
                 cnn="cnn_mini", vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos",
                                               "vit_mini_patch4_nopos", "vit_mini_patch7"),
-                semiformer="semiformer_tiny_patch4", ablation_steps=240),
+                semiformer="semiformer_tiny_patch4", ablation_steps=240, injection_ablation=False,
+                sweep_workers=2),
     "gpu": dict(seeds=(0, 1, 2), sweep_seeds=(0, 1, 2), labels_per_class=(4, 10, 40, 100, 600),
                 vit="vit_mini_patch4", cnn="cnn_mini",
                 vit_variants=("vit_mini_patch4_convstem", "vit_mini_patch4_relpos", "vit_mini_patch4_nopos",

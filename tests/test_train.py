@@ -173,6 +173,46 @@ def test_model_specs_name_runs_and_pass_their_options(fashion_train, fashion_tes
               [4], [0], config, progress=False)
 
 
+def test_a_parallel_sweep_trains_the_same_runs_as_one_at_a_time(fashion_train, fashion_test):
+    """Two worker processes, one thread each, give bit-identical runs, in order, with their models, to the same runs
+    trained one after the other on one thread: a run depends on its seed and thread count only."""
+    from semiformer_lib.train import ModelSpec, sweep
+    config = with_overrides(TINY, steps=4, warmup_steps=1, eval_every=2, threads=2)
+    specs = ["vit_mini_patch4_relpos", ModelSpec("no fusion", "semiformer_tiny_patch4", {"fusion": "none"})]
+    test = eval_subset(fashion_test, 100)
+    parallel = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False, workers=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert [(r.model_name, r.seed) for r in parallel] == [(r.model_name, r.seed) for r in serial] == [
+        ("vit_mini_patch4_relpos", 0), ("no fusion", 0), ("vit_mini_patch4_relpos", 1), ("no fusion", 1)]
+    timing = "images_per_second"
+    for p, s in zip(parallel, serial):
+        assert [{k: v for k, v in row.items() if k != timing} for row in p.history.rows] == \
+               [{k: v for k, v in row.items() if k != timing} for row in s.history.rows]
+        assert p.model.training == s.model.training and type(p.model) is type(s.model)
+        for (name, value), expected in zip(p.model.state_dict().items(), s.model.state_dict().values()):
+            assert torch.equal(value, expected), name
+    assert parallel[1].model.fusion == "none"
+
+
+def test_a_sweep_refuses_bad_models_and_worker_counts_before_training(fashion_train, fashion_test):
+    from semiformer_lib.train import ModelSpec, sweep
+    config = with_overrides(TINY, steps=3, warmup_steps=1, eval_every=None)
+    for workers in (0, 1.5):
+        with pytest.raises(ValueError, match="workers must be an integer"):
+            sweep(["cnn_mini"], fashion_train, fashion_test, [4], [0], config, progress=False, workers=workers)
+    # the second model is bad: nothing may train before that is found, so no run of the first comes back either
+    with pytest.raises(ValueError, match="unknown model 'vit_huge_typo'"):
+        sweep(["cnn_mini", "vit_huge_typo"], fashion_train, fashion_test, [4], [0], config, progress=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'fusoin'"):
+        sweep([ModelSpec("typo", "semiformer_tiny_patch4", {"fusoin": "none"})], fashion_train, fashion_test, [4],
+              [0], config, progress=False, workers=2)
+
+
 def test_head_accuracies_agree_with_the_models_prediction(fashion_test):
     from semiformer_lib.train import head_accuracies
     torch.manual_seed(0)

@@ -9,16 +9,25 @@ The seed fixes the split, the model's initialisation, the batches and the augmen
 name or a :class:`ModelSpec` — a name with constructor options and a label of its own, for ablations::
 
     sweep([ModelSpec("no fusion", "semiformer_tiny_patch4", {"fusion": "none"}), "semiformer_tiny_patch4"], ...)
+
+On a CPU, ``sweep(..., workers=2)`` trains two runs side by side, each on half of torch's threads. Small models
+scale poorly across threads, so two one-thread runs finish sooner than two two-thread runs one after the other
+(``benchmarks/throughput.py --sweep-workers`` measures the ratio). A run's result depends only on its seed and its
+thread count, not on which process trained it (tested).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from ..data import ImageSet, get_split
-from ..models import count_parameters, create_model
+from ..models import count_macs, count_parameters, create_model
 from ..progress import tqdm
 from ..seeding import seed_everything
 from .config import RunConfig, with_overrides
@@ -65,9 +74,7 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
     split = get_split(train, labels_per_class, seed)
     labeled = train.subset(split.labeled, name=f"{train.name}[{labels_per_class}/class]")
     seed_everything(seed)
-    channels, size, _ = train.image_shape
-    model = create_model(spec.name, img_size=size, in_chans=channels, num_classes=train.num_classes,
-                         **(spec.options | model_overrides))
+    model = _build_model(spec, train, **model_overrides)
     history = fit(model, labeled, test, with_overrides(config, seed=seed), progress=progress,
                   desc=f"{spec.label} {labels_per_class}/class seed {seed}")
     return Run(spec.label, labels_per_class, seed, history, count_parameters(model),
@@ -75,22 +82,97 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
 
 
 def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: RunConfig,
-          keep_models: bool = False, progress: bool = True) -> list[Run]:
+          keep_models: bool = False, progress: bool = True, workers: int = 1) -> list[Run]:
     """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over
-    the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short)."""
+    the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short).
+
+    ``workers`` > 1 trains that many runs at once in separate processes (CPU only), each with
+    ``threads // workers`` torch threads (``threads``: the config's, else torch's current count). The runs come
+    back in the same order as with one worker."""
     specs = [ModelSpec.of(m) for m in model_names]
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two models share a label in {labels}: their runs could not be told apart")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer ≥ 1, got {workers!r}")
+    on_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+    if workers > 1 and (on_cuda or train.images.device.type != "cpu"):
+        raise ValueError(f"workers={workers} trains runs in parallel CPU processes; on {config.device} "
+                         f"train one run at a time (workers=1)")
+    macs = {}
+    for spec in specs:     # a bad name or option fails here, before any run trains (meta device: shapes only)
+        with torch.device("meta"):
+            macs[spec.label] = count_macs(_build_model(spec, train), (1, *train.image_shape))
     jobs = [(spec, n, s) for n in labels_per_class for s in seeds for spec in specs]
-    runs = []
-    bar = tqdm(jobs, desc="runs", disable=not progress, mininterval=1.0)
-    for model_name, n, seed in bar:
-        bar.set_description(f"{model_name.label} {n}/class seed {seed}")
-        runs.append(train_on_split(model_name, train, test, n, seed, config, keep_model=keep_models,
-                                   progress=False))
-        bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}")
+    workers = min(workers, len(jobs))
+    bar = tqdm(total=len(jobs), desc="runs", disable=not progress, mininterval=1.0)
+    if workers == 1:
+        runs = []
+        for spec, n, seed in jobs:
+            bar.set_description(f"{spec.label} {n}/class seed {seed}")
+            runs.append(train_on_split(spec, train, test, n, seed, config, keep_model=keep_models, progress=False))
+            bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}")
+            bar.update()
+        bar.close()
+        return runs
+    threads = max(1, (config.threads or torch.get_num_threads()) // workers)
+    runs: list[Run | None] = [None] * len(jobs)
+    # spawn, not fork: a forked child would inherit the parent's torch thread pool mid-use
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(train, test, threads))
+    try:
+        bar.set_description(f"runs, {workers} at a time")
+        # costliest first, so that the last runs to finish are short ones and no worker idles long at the end
+        order = sorted(range(len(jobs)), key=lambda index: -macs[jobs[index][0].label])
+        pending = {pool.submit(_train_job, *jobs[index], config, keep_models): index for index in order}
+        for done in as_completed(pending):
+            try:
+                result = done.result()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    "a sweep worker process died (its error is printed above). Workers start by importing the "
+                    "program's main module: a script that calls sweep(workers > 1) must do so under "
+                    "`if __name__ == '__main__':`; or train one run at a time with workers=1") from error
+            run = runs[pending[done]] = _unpack_run(result, jobs[pending[done]][0], train)
+            bar.set_postfix(last=f"{run.model_name} seed {run.seed}: {run.history.final_test_acc:.1%}")
+            bar.update()
+    finally:     # on an error or an interrupt, the runs not yet started are dropped, not trained
+        pool.shutdown(cancel_futures=True)
+        bar.close()
     return runs
+
+
+_WORKER: dict = {}     # a sweep worker's data sets, sent once when the process starts
+
+
+def _start_worker(train: ImageSet, test: ImageSet, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(train=train, test=test)
+
+
+def _train_job(spec: ModelSpec, labels_per_class, seed: int, config: RunConfig, keep_model: bool) -> bytes:
+    run = train_on_split(spec, _WORKER["train"], _WORKER["test"], labels_per_class, seed, config,
+                         keep_model=keep_model, progress=False)
+    # The model travels as its state dict (some models' classes are made at run time and cannot be pickled), and
+    # the run is pickled here, by value: the executor would send each tensor as shared memory, one open file each.
+    state = None if run.model is None else (run.model.state_dict(), run.model.training)
+    return pickle.dumps((replace(run, model=None), state))
+
+
+def _unpack_run(payload: bytes, spec: ModelSpec, train: ImageSet) -> Run:
+    run, state = pickle.loads(payload)     # from our own worker process
+    if state is None:
+        return run
+    weights, training = state
+    model = _build_model(spec, train)
+    model.load_state_dict(weights)
+    return replace(run, model=model.train(training))
+
+
+def _build_model(spec: ModelSpec, train: ImageSet, **overrides) -> nn.Module:
+    channels, size, _ = train.image_shape
+    return create_model(spec.name, img_size=size, in_chans=channels, num_classes=train.num_classes,
+                        **(spec.options | overrides))
 
 
 def final_metric(runs, metric: str = "test_acc", labels_per_class=None) -> dict[str, dict[int, float]]:

@@ -5,6 +5,11 @@ The "python version" archives unpack to pickled batches: ``cifar-10-batches-py/d
 (key ``b"fine_labels"``, names in ``meta``). Every batch holds ``b"data"``: ``[N, 3072]`` uint8, the red, green
 and blue planes of a 32×32 image one after the other, so a reshape gives ``[N, 3, 32, 32]`` without copying.
 ``python -m data_prep cifar10`` (or ``cifar100``) downloads and checks the archive.
+
+The batches are pickles, and a pickle can name any importable function to call while it loads. They are read
+with :class:`BatchUnpickler`, which resolves only the names a CIFAR batch needs (NumPy's array reconstructors and
+dtype, and the ``_codecs.encode`` that Python-3 protocol-2 pickles use for ``bytes``), so a file planted under
+``data_root`` or ``$SEMIFORMER_DATA`` cannot run code: any other name is refused, naming the file.
 """
 from __future__ import annotations
 
@@ -31,12 +36,40 @@ LAYOUT = {
 }
 
 
+# (module, name) pairs a CIFAR batch may reference: dicts, lists, bytes, str and ints need none; NumPy arrays need
+# their reconstructors (numpy 1 spells the module numpy.core, numpy 2 numpy._core; protocol 5 uses _frombuffer).
+ALLOWED_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+})
+
+
+class ForbiddenPickleError(pickle.UnpicklingError):
+    """A pickle names a function or class a CIFAR batch never needs (it could run code when called)."""
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only :data:`ALLOWED_GLOBALS`; any other global raises
+    :class:`ForbiddenPickleError` before it is imported or called."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise ForbiddenPickleError(f"it references {module}.{name}, which a CIFAR batch never holds "
+                                       "(refused unloaded: calling it could run code)")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path, fix: str) -> dict:
     if not path.is_file():
         raise DatasetFileError(f"{path}: missing. {fix}")
     try:
         with path.open("rb") as handle:
-            record = pickle.load(handle, encoding="bytes")
+            record = BatchUnpickler(handle, encoding="bytes").load()
+    except ForbiddenPickleError as err:
+        raise DatasetFileError(f"{path}: not a CIFAR batch file: {err}. Delete it; {fix[0].lower()}{fix[1:]}") \
+            from None
     except Exception as err:                     # a truncated or foreign file: pickle raises many kinds of error
         raise DatasetFileError(f"{path}: not a CIFAR batch file ({type(err).__name__}: {err}). {fix}") from err
     if not isinstance(record, dict):

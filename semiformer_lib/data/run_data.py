@@ -25,7 +25,7 @@ from torch import nn
 from ..seeding import make_generator
 from .datasets import EVAL_BATCH, ImageSet
 from .sources import ResidentSource, StreamedSource, resident_sources
-from .splits import make_split, unlabeled_pool
+from .splits import get_split, unlabeled_pool
 
 Batches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -109,10 +109,11 @@ def labels_per_class_for(train_set: ImageSet, labels_per_class: int | None, labe
 
 def split_run_data(train_set: ImageSet, test: ImageSet, *, labels_per_class: int, split_seed: int,
                    unlabeled_size: int | None, eval_size: int | None, **run_options) -> RunData:
-    """A run on the ``labels_per_class`` split of ``train_set`` (made with ``split_seed``): the labeled images, the
+    """A run on the ``labels_per_class`` split of ``train_set`` (its split file, made with ``split_seed`` on first
+    use and checked on every later one: :func:`~.splits.get_split`): the labeled images, the
     unlabeled pool (``unlabeled_size`` of the rest, or all), the first ``eval_size`` test images for the curves
     (all when None) and every test image at the end. ``run_options``: see :func:`resident_run_data`."""
-    split = make_split(train_set, labels_per_class, split_seed)
+    split = get_split(train_set, labels_per_class, split_seed)
     pool = unlabeled_pool(split, unlabeled_size, split_seed)
     labeled, unlabeled = train_set.subset(split.labeled), train_set.subset(pool)
     curve_test = test if eval_size is None else test.subset(torch.arange(min(eval_size, len(test))))

@@ -96,6 +96,8 @@ class RunConfig:
                                                               self.label_list)) == 1,
              "set, or label_percent, or label_list: exactly one of the three (set the others to null)"),
             ("unlabeled_size", self.unlabeled_size is None or self.unlabeled_size >= 1, "≥ 1 or null"),
+            ("split_seed", 0 <= self.split_seed < 2**32, "in [0, 2**32) (NumPy's seed range)"),
+            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32) (NumPy's seed range)"),
             ("image_size", self.image_size is None or self.image_size >= 8, "≥ 8 or null"),
             ("drop_path_rate", 0 <= self.drop_path_rate < 1, "in [0, 1)"),
             ("steps", (self.steps is None) != (self.epochs is None), "set, or epochs: exactly one of the two"),
@@ -221,9 +223,12 @@ def _read_config_file(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if loaded is None or loaded == {}:           # an empty file would silently train the defaults
+        raise ConfigError(f"config file {path} is empty; it would train the defaults. Copy a config from "
+                          "semiformer_lib/configs/ (from Python, load_config() without a path gives the defaults)")
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path} must hold a mapping of config keys, got {type(loaded).__name__}")
     profiles = loaded.pop("profiles", {}) or {}

@@ -19,16 +19,21 @@ TensorBoard is installed). Every ``checkpoint_every`` steps and at the end a che
 run ends exactly as the uninterrupted one would (bit for bit on CPU with resident data). At the end,
 ``results.json`` (:mod:`.results`) records the configuration, provenance and accuracies.
 
-Everything that can be checked is checked before the first step: the config, the data files, the run folder (an
-earlier run's checkpoints or results are never overwritten unless ``restart`` is asked for) and the checkpoint.
+Everything that can be checked is checked before the first step: the config, the device, the data files and the
+split file, the run folder (an earlier run's checkpoints or results are never overwritten unless ``restart`` is
+asked for; another live run of the same folder is refused: :mod:`.lock`) and the checkpoint. A resumed run's
+``results.json`` keeps the first segment's start time and sums the wall time of every segment; resuming a finished
+run changes nothing. Every error a user can cause exits the CLI with code 2 and a one-line message.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,8 +49,9 @@ from . import distributed
 from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from .config import ConfigError, RunConfig, load_config
 from .fit import new_state
+from .lock import RunLockedError, hold_run_folder
 from .loop import Evaluation, Sink, final_accuracies, train_loop
-from .results import ResultsError, provenance, write_results
+from .results import ResultsError, provenance, read_results, write_results
 from .state import DIAGNOSTICS, TrainState
 
 # Keys that may change between a run and its resumption without changing what it computes.
@@ -169,27 +175,51 @@ class TensorBoard(Sink):
                 self.writer.add_scalar(f"train/{name}", row[name], state.step)
 
 
+@dataclass
+class RunClock:
+    """A run's wall time across its segments (a start and each ``--resume``): the first segment's start time and
+    the seconds of the earlier segments up to their last checkpoint, saved in every checkpoint."""
+    started: str                  # UTC, ISO 8601: when the run's first segment began
+    earlier_seconds: float        # wall seconds of the earlier segments, up to the checkpoint this one resumed
+    segment_start: float          # time.perf_counter() when this segment began
+
+    @classmethod
+    def resumed(cls, checkpoint: dict | None, segment_start: float) -> RunClock:
+        saved = (checkpoint or {}).get("clock")
+        if saved is None:            # a fresh run (or a checkpoint written before clocks were saved)
+            return cls(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), 0.0, segment_start)
+        return cls(str(saved["started"]), float(saved["wall_seconds"]), segment_start)
+
+    def seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.segment_start
+
+    def state_dict(self) -> dict:
+        return {"started": self.started, "wall_seconds": self.seconds()}
+
+
 class Checkpoints(Sink):
     """Every ``checkpoint_every`` steps, at ``stop_after`` and at the end: the whole :class:`TrainState`, with the
-    config and the number of processes it was written by."""
+    config, the number of processes it was written by and the run's clock."""
 
-    def __init__(self, config: RunConfig, folder: Path, stop_after: int | None):
-        self.config, self.folder, self.stop_after, self.last = config, folder, stop_after, None
+    def __init__(self, config: RunConfig, folder: Path, stop_after: int | None, clock: RunClock):
+        self.config, self.folder, self.stop_after, self.clock, self.last = config, folder, stop_after, clock, None
 
     def on_step(self, state: TrainState) -> None:
         step = state.step
         if step % self.config.checkpoint_every and step != state.total_steps and step != self.stop_after:
             return
-        saved = {"config": self.config.as_dict(), "world_size": state.process.world_size, **state.state_dict()}
+        saved = {"config": self.config.as_dict(), "world_size": state.process.world_size,
+                 "clock": self.clock.state_dict(), **state.state_dict()}
         if state.process.is_main:
             self.last = save_checkpoint(saved, self.folder, self.config.keep_checkpoints)
         distributed.barrier(state.process)
 
 
-def run_sinks(config: RunConfig, run_dir: Path, state: TrainState, stop_after: int | None) -> list[Sink]:
+def run_sinks(config: RunConfig, run_dir: Path, state: TrainState, stop_after: int | None,
+              clock: RunClock) -> list[Sink]:
     """Where the run's measurements go: files on the main process only, checkpoints on every process (they wait
     for each other at a checkpoint)."""
-    checkpoints = Checkpoints(config, run_dir / "checkpoints", stop_after)
+    checkpoints = Checkpoints(config, run_dir / "checkpoints", stop_after, clock)
     if not state.process.is_main:
         return [checkpoints]
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,21 +238,38 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
     """Run ``config`` to the end (or to step ``stop_after``) and return its results record.
 
     ``resume=True`` continues from the newest checkpoint of ``<output_dir>/<name>`` (or from the checkpoint path
-    given); ``restart=True`` deletes that folder's earlier checkpoints, metrics and results first. A run stopped by
-    ``stop_after`` returns ``{"stopped_at": step, "checkpoint": path}`` and is continued with ``resume=True``.
+    given); ``restart=True`` deletes that folder's earlier checkpoints, metrics
+    and results first. A run stopped by ``stop_after`` returns ``{"stopped_at": step, "checkpoint": path}`` and is
+    continued with ``resume=True``. Resuming a finished run returns its results with ``"already_finished": True``
+    and changes nothing. While it runs, the run holds its folder's lock (:mod:`.lock`).
     """
-    started_wall, started = time.time(), time.perf_counter()
+    segment_start = time.perf_counter()
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
+        raise RunError(f"stop_after (--stop-after) must be a step ≥ 1, got {stop_after!r}")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'device' is cuda, but this machine has no CUDA device torch can use; "
+                          "set device=cpu (or device=auto, which picks CUDA where there is one)")
     process = distributed.setup(config.device)                                          # set-up
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir = Path(config.output_dir) / config.name
-    checkpoint = starting_checkpoint(config, run_dir, resume, restart, process)
-    distributed.barrier(process)
+    # Rank 0 holds the folder for the whole run; the other ranks write nothing there but checkpoints it orders.
+    with hold_run_folder(run_dir) if process.is_main else contextlib.nullcontext():
+        if resume and (run_dir / "results.json").is_file():
+            return {**read_results(run_dir / "results.json"), "already_finished": True}
+        checkpoint = starting_checkpoint(config, run_dir, resume, restart, process)
+        distributed.barrier(process)
+        clock = RunClock.resumed(checkpoint, segment_start)
+        return _run(config, run_dir, checkpoint, clock, process, progress, stop_after)
+
+
+def _run(config: RunConfig, run_dir: Path, checkpoint: dict | None, clock: RunClock,
+         process: distributed.Process, progress: bool, stop_after: int | None) -> dict:
     state = build_state(config, process)                                                # data, model, state
     if checkpoint is not None:
         state.load_state_dict(checkpoint)
         del checkpoint
-    sinks = run_sinks(config, run_dir, state, stop_after)
+    sinks = run_sinks(config, run_dir, state, stop_after, clock)
     until = state.total_steps if stop_after is None else min(stop_after, state.total_steps)
     train_loop(state, tuple(sinks), until=until, progress=progress, desc=config.name)  # loop
     for sink in sinks:
@@ -232,9 +279,8 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
         last = next(s.last for s in sinks if isinstance(s, Checkpoints))
         return {"stopped_at": state.step, "checkpoint": str(last or run_dir / "checkpoints")}
     record = {"config": config.as_dict(), "provenance": provenance(process.device, process.world_size),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
-              "schedule": state.lengths, "data": state.data.description,
-              "wall_seconds": time.perf_counter() - started, "train_seconds": state.train_seconds,
+              "started": clock.started, "schedule": state.lengths, "data": state.data.description,
+              "wall_seconds": clock.seconds(), "train_seconds": state.train_seconds,
               "images_per_second": state.images_seen / max(state.train_seconds, 1e-9),
               "final": final_accuracies(state), "curves": state.metrics}
     if process.is_main:
@@ -243,36 +289,47 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
     return record
 
 
+USER_ERRORS = (ConfigError, CheckpointError, DatasetFileError, SplitError, ResultsError, RunError, RunLockedError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: 0 when the run finished, stopped as asked or was already finished; 2 with one line on stderr when
+    the run cannot start or go on as asked (see the README's "Outputs and resuming")."""
     parser = argparse.ArgumentParser(
         prog="python -m semiformer_lib.train",
         description="Run a Semiformer training config (one process, or under torchrun --nproc_per_node=N).",
         epilog="Example: python -m semiformer_lib.train --config semiformer_lib/configs/fashion_mnist_40.yaml "
-               "steps=600 teacher=ema")
+               "steps=600 teacher=ema   (key=value overrides may come before, between or after the options)")
     parser.add_argument("--config", required=True, help="a YAML config (see semiformer_lib/configs/)")
     parser.add_argument("--profile", help="which of the config's profiles to apply (default: gpu with CUDA, else cpu)")
-    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                        help="continue the run from its newest checkpoint (or from CHECKPOINT)")
-    parser.add_argument("--restart", action="store_true", help="delete the run folder's earlier checkpoints first")
-    parser.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step")
+    resuming = parser.add_mutually_exclusive_group()
+    resuming.add_argument("--resume", action="store_true", help="continue the run from its newest checkpoint")
+    resuming.add_argument("--resume-from", metavar="CHECKPOINT", help="continue the run from this checkpoint")
+    resuming.add_argument("--restart", action="store_true",
+                          help="delete the run folder's earlier checkpoints, metrics and results first")
+    parser.add_argument("--stop-after", type=int, metavar="STEP", help="stop (with a checkpoint) after this step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="key=value pairs that replace config values")
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="pairs that replace config values")
+    args = parser.parse_intermixed_args(argv)
+    resume = args.resume_from if args.resume_from is not None else (True if args.resume else None)
     try:
         config = load_config(args.config, args.overrides, profile=args.profile)
-        record = train(config, resume=args.resume, restart=args.restart, progress=not args.no_progress,
+        record = train(config, resume=resume, restart=args.restart, progress=not args.no_progress,
                        stop_after=args.stop_after)
-    except (ConfigError, CheckpointError, DatasetFileError, SplitError, ResultsError, RunError) as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         distributed.teardown()
     if "stopped_at" in record:
         print(f"stopped after step {record['stopped_at']}; continue with --resume ({record['checkpoint']})")
+        return 0
+    final = record["final"]
+    heads = ", ".join(f"{k} {100 * v:.2f} %" for k, v in final["model"].items())
+    ema = f"; EMA {100 * final['ema']['summed']:.2f} %" if "ema" in final else ""
+    if record.get("already_finished"):
+        print(f"{config.name} is already finished ({heads}{ema}); nothing was changed. Its results are in "
+              f"{record['path']}; to train it again, use --restart")
     elif "path" in record:
-        final = record["final"]
-        heads = ", ".join(f"{k} {100 * v:.2f} %" for k, v in final["model"].items())
-        ema = f"; EMA {100 * final['ema']['summed']:.2f} %" if "ema" in final else ""
-        print(f"{config.name}: {heads}{ema}; "
-              f"{record['wall_seconds'] / 60:.1f} min; results in {record['path']}")
+        print(f"{config.name}: {heads}{ema}; {record['wall_seconds'] / 60:.1f} min; results in {record['path']}")
     return 0

@@ -154,11 +154,75 @@ def test_a_corrupt_checkpoint_is_named_and_the_previous_one_kept(tmp_path):
     good, newest = list_checkpoints(folder)
     assert (good.name, newest.name) == ("step_000004.pt", "step_000006.pt")
     newest.write_bytes(newest.read_bytes()[:1000])                       # a write cut short by a crash
-    with pytest.raises(CheckpointError, match=rf"{newest}.* corrupt.*previous checkpoint {good} is intact"):
+    with pytest.raises(CheckpointError, match=rf"{newest} is corrupt.*The newest older checkpoint, {good}, was "
+                                              rf"loaded and checked and is intact: continue from it with "
+                                              rf"--resume-from {good}"):
         train(tiny(tmp_path), resume=True, progress=False)
     assert good.is_file() and load_checkpoint(good)["step"] == 4
-    record = train(tiny(tmp_path), resume=good, progress=False)         # and the run goes on from it
-    assert record["schedule"]["steps"] == 10
+    record = train(tiny(tmp_path), resume=good, progress=False, stop_after=8)   # and the run goes on from it
+    assert record["stopped_at"] == 8 and (folder / "step_000008.pt").is_file()
+
+
+KILLED = """import os, signal, sys, torch
+import semiformer_lib.train.run as run
+mode, step = sys.argv[1], int(sys.argv[2])
+save_checkpoint, torch_save = run.save_checkpoint, torch.save
+
+def killed_after(state, folder, keep):              # SIGKILL the moment checkpoint `step` is on disk
+    path = save_checkpoint(state, folder, keep)
+    if state["step"] == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+
+def killed_during(record, path, *args, **kwargs):   # SIGKILL with checkpoint `step`'s .tmp half written
+    torch_save(record, path, *args, **kwargs)
+    if record.get("step") == step:
+        os.truncate(path, os.path.getsize(path) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+if mode == "after":
+    run.save_checkpoint = killed_after
+else:
+    torch.save = killed_during
+sys.exit(run.main(sys.argv[3:]))
+"""
+
+
+def _tensors(tree, prefix=""):
+    """Every tensor in a nested checkpoint, by its path: ``{"model/blocks.0.weight": tensor, …}``."""
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else ()
+    return {path: t for key, value in items for path, t in _tensors(value, f"{prefix}/{key}").items()}
+
+
+def test_a_run_killed_after_and_during_a_checkpoint_write_resumes_bit_for_bit(uninterrupted, tmp_path):
+    whole_folder, _ = uninterrupted
+    config = tmp_path / "tiny.yaml"
+    config.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in TINY.items()))
+    cli = ["--config", str(config), "--no-progress", f"output_dir={tmp_path}", f"threads={torch.get_num_threads()}"]
+    folder = tmp_path / "tiny" / "checkpoints"
+
+    def killed(mode: str, step: int, *extra: str) -> None:
+        done = subprocess.run([sys.executable, "-c", KILLED, mode, str(step), *cli, *extra], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == -9, done.stderr[-2000:]                  # died by SIGKILL, not by an error
+
+    killed("after", 4)
+    assert sorted(p.name for p in folder.iterdir()) == ["step_000004.pt"]
+    killed("during", 8, "--resume")                                        # its lock is stale: resume takes it
+    assert sorted(p.name for p in folder.iterdir()) == ["step_000004.pt", "step_000008.pt.tmp"]
+    done = subprocess.run([sys.executable, "-m", "semiformer_lib.train", *cli, "--resume"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in folder.iterdir()) == ["step_000008.pt", "step_000010.pt"]
+    whole = _tensors(load_checkpoint(whole_folder / "tiny" / "checkpoints" / "step_000010.pt"))
+    killed_twice = _tensors(load_checkpoint(folder / "step_000010.pt"))
+    assert whole.keys() == killed_twice.keys() and any(path.startswith("/optimizer") for path in whole)
+    unequal = [path for path in whole                           # bit for bit; NaN (a step with no L_u) equals NaN
+               if not torch.equal(whole[path].nan_to_num(nan=-7.0), killed_twice[path].nan_to_num(nan=-7.0))
+               or not torch.equal(whole[path].isnan(), killed_twice[path].isnan())]
+    assert not unequal, unequal[:5]
 
 
 def test_nothing_to_resume_is_an_error(tmp_path):

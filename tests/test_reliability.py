@@ -192,6 +192,13 @@ def test_an_empty_config_file_is_refused(tmp_path, capsys, content):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_config_file_that_is_not_yaml_is_named_in_one_line(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: tiny\nsteps: [1, 2\n")
+    err = refused(capsys, ["--config", str(path), f"output_dir={tmp_path}"])
+    assert err.startswith(f"error: {path} is not valid YAML: expected ',' or ']', but got") and "line 3" in err
+
+
 @pytest.mark.parametrize("override, message", [
     ("seed=-1", r"'seed' must be in \[0, 2\*\*32\)"),
     ("split_seed=-1", r"'split_seed' must be in \[0, 2\*\*32\)"),
@@ -293,3 +300,7 @@ def test_a_missing_fashion_mnist_file_is_named(tmp_path, monkeypatch, capsys):
         fashion_mnist_dir()
     err = refused(capsys, ["--config", write_config(tmp_path), f"output_dir={tmp_path / 'runs'}"])
     assert "t10k-labels-idx1-ubyte.gz missing" in err
+    monkeypatch.delenv("SEMIFORMER_DATA")                       # the same folder named as a run's data_root
+    err = refused(capsys, ["--config", write_config(tmp_path), f"output_dir={tmp_path / 'runs'}",
+                           f"data_root={folder}"])
+    assert f"Fashion-MNIST in {folder}: t10k-labels-idx1-ubyte.gz missing. Put the four .gz files there" in err

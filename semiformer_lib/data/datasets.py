@@ -140,6 +140,11 @@ def load_fashion_mnist(split: str = "train", device: str | torch.device = "cpu",
         raise ValueError(f"split must be one of {sorted(FASHION_MNIST_FILES)}, got {split!r}")
     folder = Path(folder) if folder is not None else fashion_mnist_dir()
     image_file, label_file, count = FASHION_MNIST_FILES[split]
+    missing = [name for name in (image_file, label_file) if not (folder / name).is_file()]
+    if missing:                             # only in a folder the user named (data_root): data_prep never writes there
+        raise DatasetFileError(f"Fashion-MNIST in {folder}: {', '.join(missing)} missing. Put the four .gz files "
+                               f"there (`python -m data_prep fashion-mnist` downloads and checks them in "
+                               f"{cache_root() / 'fashion-mnist'}), or leave data_root unset.")
     fix = f"Delete it and {PREPARE_HINT[0].lower()}{PREPARE_HINT[1:]}"
     images = read_idx(folder / image_file, IMAGES_MAGIC, count, fix)
     labels = read_labels(folder / label_file, len(FASHION_MNIST_CLASSES), count, fix)

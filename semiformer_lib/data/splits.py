@@ -108,7 +108,7 @@ def load_split(path: str | Path, train: ImageSet, labels_per_class: int | str | 
     """Read a split file and check it belongs to ``train`` (same data fingerprint, valid indices, as many labeled
     images of every class as it claims) and, when given, that it is the ``labels_per_class`` / ``seed`` asked for."""
     path = Path(path)
-    fix = f"Delete {path} and it will be re-created (or run `python -m data_prep fashion-mnist`)."
+    fix = f"Delete {path} and it will be re-created."
     claimed, file_seed, labeled = _read_split_file(path, train, fix)
     for key, asked, found in (("labels_per_class", labels_per_class, claimed), ("seed", seed, file_seed)):
         if asked is not None and found != asked:

@@ -224,8 +224,10 @@ def _read_config_file(path: Path) -> tuple[dict, dict]:
         raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
     try:
         loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    except yaml.YAMLError as err:            # one line: the problem and where, not the YAML parser's drawing
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML: {getattr(err, 'problem', None) or err}{where}") from None
     if loaded is None or loaded == {}:           # an empty file would silently train the defaults
         raise ConfigError(f"config file {path} is empty; it would train the defaults. Copy a config from "
                           "semiformer_lib/configs/ (from Python, load_config() without a path gives the defaults)")

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -209,7 +210,7 @@ def test_a_config_file_that_is_not_yaml_is_named_in_one_line(tmp_path, capsys):
 def test_user_errors_exit_2_with_one_line_before_any_compute(tmp_path, capsys, monkeypatch, override, message):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)      # so the device case holds on a GPU machine too
     err = refused(capsys, ["--config", write_config(tmp_path), f"output_dir={tmp_path}", override])
-    assert __import__("re").search(message, err), err
+    assert re.search(message, err), err
     assert not (tmp_path / "tiny" / "checkpoints").exists() and not (tmp_path / "tiny" / "metrics.jsonl").exists()
 
 

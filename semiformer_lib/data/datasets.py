@@ -57,16 +57,18 @@ def fashion_mnist_dir() -> Path:
     else:
         candidates = [DEBIAN_FASHION_MNIST, cache_root() / "fashion-mnist"]
     names = [name for split in FASHION_MNIST_FILES.values() for name in split[:2]]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in names):
-            return folder
-    # A folder holding some of the files is the one the user meant: name what is missing there.
+    incomplete = None                     # the first folder holding some of the files: the one the user meant
     for folder in candidates:
         missing = [name for name in names if not (folder / name).is_file()]
-        if len(missing) < len(names):
-            fix = ("`apt-get install --reinstall dataset-fashion-mnist` restores Debian's copy, or "
-                   f"{PREPARE_HINT[0].lower()}{PREPARE_HINT[1:]}" if folder == DEBIAN_FASHION_MNIST else PREPARE_HINT)
-            raise DatasetFileError(f"Fashion-MNIST in {folder} is incomplete: {', '.join(missing)} missing. {fix}")
+        if not missing:
+            return folder
+        if incomplete is None and len(missing) < len(names):
+            incomplete = folder, missing
+    if incomplete is not None:
+        folder, missing = incomplete
+        fix = ("`apt-get install --reinstall dataset-fashion-mnist` restores Debian's copy, or "
+               f"{PREPARE_HINT[0].lower()}{PREPARE_HINT[1:]}" if folder == DEBIAN_FASHION_MNIST else PREPARE_HINT)
+        raise DatasetFileError(f"Fashion-MNIST in {folder} is incomplete: {', '.join(missing)} missing. {fix}")
     looked = ", ".join(str(c) for c in candidates)
     raise DatasetFileError(f"Fashion-MNIST not found (looked in: {looked}). {PREPARE_HINT}")
 

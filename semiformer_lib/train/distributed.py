@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .config import ConfigError
+
 
 @dataclass(frozen=True)
 class Process:
@@ -44,10 +46,12 @@ def single_process(device: torch.device) -> Process:
 
 
 def setup(device: str = "auto") -> Process:
-    """Join the process group torchrun describes (if any) and pick this process's device."""
+    """Join the process group torchrun describes (if any) and pick this process's device; :class:`ConfigError`
+    (before anything else) when ``device="cuda"`` and torch sees no CUDA device."""
     want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda asked for, but no CUDA device is visible; use device=cpu or auto")
+        raise ConfigError("config key 'device' is cuda, but this machine has no CUDA device torch can use; "
+                          "set device=cpu (or device=auto, which picks CUDA where there is one)")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:

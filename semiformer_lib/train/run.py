@@ -238,17 +238,14 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
     """Run ``config`` to the end (or to step ``stop_after``) and return its results record.
 
     ``resume=True`` continues from the newest checkpoint of ``<output_dir>/<name>`` (or from the checkpoint path
-    given); ``restart=True`` deletes that folder's earlier checkpoints, metrics
-    and results first. A run stopped by ``stop_after`` returns ``{"stopped_at": step, "checkpoint": path}`` and is
-    continued with ``resume=True``. Resuming a finished run returns its results with ``"already_finished": True``
-    and changes nothing. While it runs, the run holds its folder's lock (:mod:`.lock`).
+    given); ``restart=True`` deletes that folder's earlier checkpoints, metrics and results first. A run stopped by
+    ``stop_after`` returns ``{"stopped_at": step, "checkpoint": path}`` and is continued with ``resume=True``.
+    Resuming a finished run returns its results with ``"already_finished": True`` and changes nothing. While it
+    runs, the run holds its folder's lock (:mod:`.lock`).
     """
     segment_start = time.perf_counter()
     if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
         raise RunError(f"stop_after (--stop-after) must be a step ≥ 1, got {stop_after!r}")
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key 'device' is cuda, but this machine has no CUDA device torch can use; "
-                          "set device=cpu (or device=auto, which picks CUDA where there is one)")
     process = distributed.setup(config.device)                                          # set-up
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -2,8 +2,8 @@
 
 A cycle hidden behind import order passes the rest of the suite (whatever a test imports first decides) and breaks
 the user whose first line is ``import semiformer_lib.ssl``. So each module gets an interpreter in which no part of
-the library was imported yet: one fresh Python loads the third-party stack once, then forks a child per module that
-imports that module alone. The layering itself (data → models → ssl → train → analysis → viz, no cycles) is
+the library was imported yet: one fresh Python loads the third-party stack once, then forks a child per module
+(one per core at a time) that imports that module alone. The layering itself (data → models → ssl → train → analysis → viz, no cycles) is
 import-linter's contract in ``pyproject.toml``, checked by ``make lint``.
 """
 from __future__ import annotations
@@ -18,8 +18,15 @@ PROBE = r"""
 import importlib, os, sys, traceback
 import torch, timm, kornia, matplotlib, pandas, yaml, tqdm      # the third-party stack, loaded once
 assert not [m for m in sys.modules if m.startswith("semiformer_lib")]
-failed = []
+failed, running = [], {}
+def reap():
+    pid, status = os.wait()
+    if status != 0:
+        failed.append(running[pid])
+    del running[pid]
 for name in sys.argv[1:]:
+    if len(running) >= (os.cpu_count() or 1):      # one child per core at a time
+        reap()
     pid = os.fork()
     if pid == 0:
         try:
@@ -28,9 +35,9 @@ for name in sys.argv[1:]:
             traceback.print_exc()
             os._exit(1)
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        failed.append(name)
+    running[pid] = name
+while running:
+    reap()
 print("failed:", failed)
 sys.exit(1 if failed else 0)
 """

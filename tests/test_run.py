@@ -17,7 +17,7 @@ from semiformer_lib.train.run import RunError, main, train
 
 TINY = dict(name="tiny", dataset="fashion-mnist", labels_per_class=4, model="semiformer_tiny_wide_patch4", steps=10,
             supervised_steps=4, warmup_steps=2, batch_size=8, unlabeled_ratio=1.0, unlabeled_size=400, eval_every=3,
-            eval_size=100, checkpoint_every=4, keep_checkpoints=2)
+            eval_size=100, final_eval_size=200, checkpoint_every=4, keep_checkpoints=2)
 
 
 def tiny(tmp_path, **changes) -> RunConfig:
@@ -73,6 +73,7 @@ def test_unknown_key_is_named_with_a_suggestion(tmp_path):
     ("supervised_steps=400", r"'supervised_steps' \(400\) must be ≤ steps"),
     ("label_percent=10", r"exactly one of the three"),
     ("compile=maybe", r"'compile' must be bool"),
+    ("final_eval_size=0", r"'final_eval_size' must be ≥ 1 or null"),
     ("model=semiformer_tiny_wide_patch8", r"no registered model: 'semiformer_tiny_wide_patch8' — did you mean "
                                           r"'semiformer_tiny_wide_patch4'"),
 ])
@@ -112,6 +113,7 @@ def test_the_run_writes_an_artifact_with_provenance(uninterrupted):
     assert artifact["config"]["steps"] == 10 and artifact["schedule"]["supervised_steps"] == 4
     assert artifact["provenance"]["torch"] == torch.__version__ and artifact["provenance"]["device"].startswith("CPU")
     assert set(artifact["final"]["model"]) == {"conv", "transformer", "summed"}
+    assert (artifact["data"]["test"], artifact["data"]["curve_test"]) == (200, 100)   # final_eval_size, eval_size
     assert [row["step"] for row in artifact["curves"]] == [3, 6, 9, 10]
     assert artifact["curves"][0]["mask_rate"] is None and artifact["curves"][-1]["mask_rate"] is not None
     lines = (folder / "tiny" / "metrics.jsonl").read_text().splitlines()

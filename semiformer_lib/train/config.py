@@ -73,6 +73,7 @@ class RunConfig:
     cutout: float = 0.5
     eval_every: int | None = 50           # None = evaluate after the last step only
     eval_size: int | None = None          # test images per evaluation (None = all)
+    final_eval_size: int | None = None    # test images of the final evaluation (None = all; quick checks use fewer)
     train_eval_size: int = 0              # labeled images whose accuracy each evaluation also measures (0 = none)
     probe_size: int = 0                   # unlabeled images every teacher is probed on at each evaluation
     checkpoint_every: int = 100
@@ -125,6 +126,9 @@ class RunConfig:
             ("cutout", 0 <= self.cutout < 1, "in [0, 1)"),
             ("eval_every", self.eval_every is None or self.eval_every >= 1, "≥ 1 or null"),
             ("eval_size", self.eval_size is None or self.eval_size >= 1, "≥ 1 or null"),
+            ("final_eval_size", self.final_eval_size is None or self.final_eval_size >= 1, "≥ 1 or null"),
+            ("final_eval_size", self.final_eval_size is None or self.dataset != "imagenet",
+             "null for imagenet (its validation set is streamed)"),
             ("train_eval_size", self.train_eval_size >= 0, "≥ 0"),
             ("probe_size", self.probe_size >= 0, "≥ 0"),
             ("probe_size", self.probe_size == 0 or self.dataset != "imagenet", "0 for imagenet (a streamed pool)"),

@@ -112,6 +112,8 @@ def build_data(config: RunConfig, process: distributed.Process) -> RunData:
         raise ConfigError("label_list is for ImageNet; resident data sets use labels_per_class or label_percent")
     train_set = resized(load_dataset(config.dataset, "train", process.device, config.data_root), config.image_size)
     test = resized(load_dataset(config.dataset, "test", process.device, config.data_root), config.image_size)
+    if config.final_eval_size is not None:     # a quick check: the first test images, not all of them
+        test = test.subset(torch.arange(min(config.final_eval_size, len(test))))
     return split_run_data(train_set, test, split_seed=config.split_seed, unlabeled_size=config.unlabeled_size,
                           labels_per_class=labels_per_class_for(train_set, config.labels_per_class,
                                                                 config.label_percent),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# widgets-setup.js: glue between RequireJS, MathJax 3 and the widgets HTML manager (listed in _config.yml).
+# widgets-setup.js: glue between RequireJS, MathJax 3 and the widgets HTML manager (listed in _config.yml);
+# book.css: the book's legibility rules (wrapped outputs, visible scrollbars, one search box).
 STATIC = Path(__file__).parent / "static"
 
 
@@ -31,6 +32,7 @@ def add_static_folder(app, config) -> None:
 
 def setup(app) -> dict:
     app.connect("config-inited", add_static_folder)
+    app.add_css_file("book.css")      # the legibility rules: wrapped outputs, visible scrollbars, one search box
     # Late priority: after myst-nb and the theme have added their per-page scripts.
     app.connect("html-page-context", drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,13 @@ refused and recorded, so the checks below also prove the book reads offline:
 * every equation is typeset by MathJax (``mjx-container`` inside each ``.math``, no TeX error), and no raw TeX
   (``\\alpha``, ``$x$``) is left in the prose;
 * every saved widget view is rendered by the widgets HTML manager and visible;
-* chapters carry numbered figures and the Colab, Binder and download buttons.
+* chapters carry numbered figures and the Colab, Binder and download buttons;
+* everything can be read at 1280 px: no code, output or table block is wider than its box unless it scrolls with a
+  visible scrollbar; every claim line (✓) reads whole; no equation is wider than the column; the outline on the
+  right shows every entry whole; the page has one search box.
+
+Chromium runs with its scrollbars shown (Playwright hides them by default), so "scrolls visibly" is what a
+reader's browser shows.
 
 A full-page screenshot of each page is written to ``_build/screenshots/`` for a person to look at.
 """
@@ -83,6 +89,7 @@ class PageVisit:
     widgets: list[dict]
     figure_numbers: list[str]
     heading: str
+    legibility: dict
 
 
 # Runs in the page after MathJax and the widget manager have finished.
@@ -122,7 +129,54 @@ COLLECT_JS = r"""
   const figure_numbers = [...document.querySelectorAll('figure .caption-number, .figure .caption-number')]
     .map(el => el.textContent.trim());
   const heading = (document.querySelector('article h1') || {textContent: ''}).textContent.replace(/#$/, '').trim();
-  return {images, links, math, raw_tex, widgets, figure_numbers, heading};
+  return {images, links, math, raw_tex, widgets, figure_numbers, heading, legibility: legibility(column)};
+}
+"""
+
+# What a reader cannot read: blocks cut at their box's edge, claims cut mid-line, equations wider than the column,
+# outline entries hidden, more than one search box. Each entry names the block by its first characters.
+LEGIBILITY_JS = r"""
+function legibility(column) {
+  const columnBox = column.getBoundingClientRect();
+  const name = el => (el.innerText || el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 60);
+  const shown = el => { const box = el.getBoundingClientRect(); return box.width > 0 && box.height > 0; };
+  // The box that scrolls el's overflow sideways, if its scrollbar takes room (a visible scrollbar).
+  const scrollsVisibly = el => {
+    for (let node = el; node && node !== column; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (['auto', 'scroll'].includes(style.overflowX) && node.scrollWidth > node.clientWidth + 1) {
+        const bar = node.offsetHeight - node.clientHeight - parseFloat(style.borderTopWidth)
+                    - parseFloat(style.borderBottomWidth);
+        return bar >= 4;
+      }
+    }
+    return false;
+  };
+  const clipped = [...column.querySelectorAll('pre, table')].filter(shown).filter(el => {
+    const wide = el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > columnBox.right + 1;
+    return wide && !scrollsVisibly(el);
+  }).map(el => el.tagName.toLowerCase() + ': ' + name(el));
+  const claims = [...column.querySelectorAll('.cell_output pre, .output pre')]
+    .filter(el => el.textContent.includes('✓') && el.scrollWidth > el.clientWidth + 1).map(name);
+  const math = [...column.querySelectorAll('mjx-container')].filter(el => {
+    const inner = el.querySelector('mjx-math');
+    const width = inner ? inner.getBoundingClientRect().width : 0;
+    return width > Math.min(el.getBoundingClientRect().width, columnBox.width) + 1
+           || el.getBoundingClientRect().right > columnBox.right + 1;
+  }).map(el => Math.round(el.querySelector('mjx-math').getBoundingClientRect().width) + ' px: '
+                + (el.getAttribute('aria-label') || name(el)).slice(0, 60));
+  const outline = document.querySelector('.bd-sidebar-secondary');
+  const hidden_outline = [];
+  if (outline && shown(outline)) {
+    const box = outline.getBoundingClientRect();
+    for (const link of outline.querySelectorAll('nav a')) {
+      const entry = link.getBoundingClientRect();
+      if (entry.height && (entry.right > box.right + 1 || entry.bottom > box.bottom + 1 || link.scrollWidth >
+                           link.clientWidth + 1)) hidden_outline.push(name(link));
+    }
+  }
+  const searches = [...document.querySelectorAll('.search-button-field, form.bd-search')].filter(shown).length;
+  return {clipped, claims, math, hidden_outline, searches};
 }
 """
 
@@ -182,7 +236,9 @@ def visit_pages(book_url: str, pages: list[str], chromium: str) -> dict[str, Pag
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     results = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium)
+        # Playwright hides scrollbars by default; a reader's browser shows them, and they are how a wide block shows
+        # that it scrolls.
+        browser = playwright.chromium.launch(executable_path=chromium, ignore_default_args=["--hide-scrollbars"])
         context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
         for page_path in pages:
             errors, blocked, failed = [], [], []
@@ -208,7 +264,8 @@ def visit_pages(book_url: str, pages: list[str], chromium: str) -> dict[str, Pag
             page.evaluate(MATH_TYPESET_JS)
             page.wait_for_function(WIDGETS_DRAWN_JS)
             page.evaluate(IMAGES_LOADED_JS)
-            results[page_path] = PageVisit(page_path, errors, blocked, failed, **page.evaluate(COLLECT_JS))
+            results[page_path] = PageVisit(page_path, errors, blocked, failed,
+                                           **page.evaluate(f"(() => {{ {LEGIBILITY_JS}; return ({COLLECT_JS})(); }})"))
             page.screenshot(path=str(SCREENSHOTS / page_path.replace("/", "__").replace(".html", ".png")),
                             full_page=True)
             page.close()
@@ -351,6 +408,31 @@ def test_chapters_offer_launch_and_download_buttons(visits, page):
     assert any(colab in href and href.endswith(notebook) for href in links), f"{page}: no Colab button: {links}"
     assert any("mybinder" in href and notebook in unquote(href) for href in links), f"{page}: no Binder button"
     assert any(href.endswith(".ipynb") and "_sources" in href for href in links), f"{page}: no download button"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_outputs_and_tables_are_never_cut_off(visits, page):
+    clipped = visits[page].legibility["clipped"]
+    assert not clipped, f"{page}: blocks wider than their box with no visible scrollbar: {clipped[:5]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_claim_reads_whole(visits, page):
+    claims = visits[page].legibility["claims"]
+    assert not claims, f"{page}: claim lines cut at the column's edge: {claims[:5]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_equation_is_wider_than_the_column(visits, page):
+    math = visits[page].legibility["math"]
+    assert not math, f"{page}: equations wider than the column (break them into lines): {math}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_outline_shows_every_entry_and_the_page_one_search_box(visits, page):
+    legibility = visits[page].legibility
+    assert not legibility["hidden_outline"], f"{page}: outline entries cut off: {legibility['hidden_outline']}"
+    assert legibility["searches"] == 1, f"{page}: {legibility['searches']} search boxes (the sidebar's is enough)"
 
 
 def test_the_launch_instructions_name_the_configured_repository():

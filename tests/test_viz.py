@@ -84,3 +84,74 @@ def test_a_figure_keeps_the_book_style_and_the_callers_settings_come_back():
     axes = shown.axes[0]
     assert not axes.spines["top"].get_visible()
     assert axes.xaxis.get_gridlines()[0].get_alpha() == viz.BOOK_STYLE["grid.alpha"]
+
+
+# ---- legibility: every figure the chapters show passes viz.figure_problems ---------------------------------------
+
+def test_figure_problems_names_small_text_text_on_images_look_alike_series_and_text_off_the_figure():
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
+    left.imshow(torch.rand(8, 8).numpy())
+    fig.text(0.2, 0.5, "a row label on the picture", fontsize=9)
+    right.plot([0, 1], [0, 1], color="red", label="τ = 0.5")
+    right.plot([0, 1], [1, 0], color="red", label="τ = 0.9")
+    right.text(0.5, 0.5, "tiny", fontsize=6)
+    fig.text(0.95, 0.02, "a caption that runs on past the right edge", fontsize=9)
+    problems = " | ".join(viz.figure_problems(fig))
+    assert "'a row label on the picture' lies on an image" in problems
+    assert "['τ = 0.5', 'τ = 0.9'] look the same" in problems
+    assert "'tiny' is 6.0 pt" in problems
+    assert "runs off the figure" in problems
+    clean, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(torch.rand(8, 8).numpy())
+    ax.text(3, 3, "0.9", fontsize=8)              # an axes' own annotation on its image is meant to be there
+    ax.plot([0, 1], [0, 1], color="red", label="a")
+    ax.plot([0, 1], [1, 0], color="red", ls="--", label="b")
+    assert viz.figure_problems(clean) == []
+
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _chapter_figures():
+    """The figures review named (Figs 1.6, 1.8, 2.6, 3.1, 4.8) and their neighbours, drawn from stand-in data
+    shaped as the chapters' (Fashion-MNIST: 10 classes, 28 px, a 7×7 token grid)."""
+    from semiformer_lib.models import create_model
+    from semiformer_lib.train import config_path, load_config
+    mini = create_model("semiformer_mini_patch4", img_size=28, in_chans=1, num_classes=10)
+    images = torch.rand(8, 1, 28, 28)
+    maps = {"starved ViT (40/class)": torch.rand(8, 7, 7), "well-fed ViT (all labels)": torch.rand(8, 7, 7)}
+    return {
+        "1.6 filters": viz.plot_filters({"starved ViT (40/class)": torch.randn(24, 1, 4, 4),
+                                         "well-fed ViT (all labels)": torch.randn(24, 1, 4, 4)}),
+        "1.8 / 2.6 attention rows": viz.plot_attention(images, maps),
+        "confusions": viz.plot_confusions({"ViT": torch.rand(10, 10), "CNN": torch.rand(10, 10)}, CLASSES),
+        "image grid": viz.show_images(torch.rand(10, 1, 28, 28), labels=torch.arange(10), classes=CLASSES),
+        "3.1 fusion block": viz.plot_fusion_block(mini.trace_block(torch.zeros(1, 1, 28, 28))),
+        "4.8 mask rate by τ": viz.plot_class_mask_rate({f"τ = {tau}": torch.rand(10) for tau in (0.5, 0.7, 0.9, 0.95)},
+                                                       CLASSES, threshold=0.7),
+        "model overview": viz.plot_model_overview(mini, (1, 28, 28)),
+        "pipeline": viz.plot_pseudo_label_pipeline(load_config(config_path("fashion_mnist_40"), profile="cpu")),
+    }
+
+
+def test_the_chapters_figures_are_legible():
+    problems = {name: viz.figure_problems(figure) for name, figure in _chapter_figures().items()}
+    assert not {name: found for name, found in problems.items() if found}, problems
+
+
+def test_the_method_figures_are_read_from_the_model_and_the_config():
+    from semiformer_lib.models import create_model
+    from semiformer_lib.train import config_path, load_config
+    from semiformer_lib.viz.method import model_layout
+    model = create_model("semiformer_small_patch16", img_size=224, in_chans=3, num_classes=1000)
+    small = model_layout(model, (3, 224, 224))
+    assert len(small["blocks"]) == 12 and small["blocks"][0]["tokens"] == "197×384"
+    assert [b["conv"] for b in small["blocks"]][::4] == ["256×56²", "512×28²", "1024×14²"]
+    assert not small["blocks"][0]["up"] and all(b["up"] and b["down"] for b in small["blocks"][1:])
+    assert small["conv_head"] == (1024, 1000)
+    unfused = model_layout(create_model("semiformer_mini_patch4", img_size=28, in_chans=1, num_classes=10,
+                                        fusion="conv_to_transformer"), (1, 28, 28))
+    assert all(b["up"] and not b["down"] for b in unfused["blocks"][1:])
+    config = load_config(config_path("fashion_mnist_40"), ["threshold=0.85", "unlabeled_weight=2"], profile="cpu")
+    drawn = " ".join(t.get_text() for t in viz.plot_pseudo_label_pipeline(config).axes[0].texts)
+    assert "τ = 0.85" in drawn and "λ = 2" in drawn and "conv head" in drawn

@@ -4,7 +4,8 @@ Every function takes plain data (lists of runs, tensors) and returns the matplot
 cell is one call. It draws in the book's style (:mod:`.style`) inside a context, so importing this package
 changes no matplotlib setting. One module per chapter, plus the widgets:
 
-* :mod:`.style` — palette, page width, :func:`~.style.book_style`;
+* :mod:`.style` — palette, page width, :func:`~.style.book_style`, :func:`~.style.figure_problems`;
+* :mod:`.method` — the method drawn from the model and the config (the intro, chapters 3 and 4);
 * :mod:`.starvation` — chapter 1, a ViT starved of labels;
 * :mod:`.inductive_bias` — chapter 2;
 * :mod:`.fusion` — chapter 3, the fusion design;
@@ -14,6 +15,7 @@ changes no matplotlib setting. One module per chapter, plus the widgets:
 """
 from .full_run import HEAD_STYLES, plot_run
 from .fusion import plot_branch_similarity, plot_budget, plot_fusion_block, plot_head_accuracy
+from .method import plot_model_overview, plot_pseudo_label_pipeline
 from .inductive_bias import plot_attention_distance, plot_receptive_fields, plot_shift_robustness, plot_variant_accuracy
 from .pseudo_labels import (
                              METHOD_COLORS,
@@ -37,11 +39,13 @@ from .starvation import (
                              plot_train_test_curves,
                              show_images,
 )
-from .style import BOOK_STYLE, DPI, PAGE_WIDTH, PALETTE, PART_COLORS, book_style, model_color, styled
+from .style import BOOK_STYLE, DPI, PAGE_WIDTH, PALETTE, PART_COLORS, book_style, figure_problems, model_color, styled
 from .widgets import threshold_explorer
 
 __all__ = [
-    "BOOK_STYLE", "DPI", "PAGE_WIDTH", "PALETTE", "PART_COLORS", "book_style", "model_color", "styled",
+    "BOOK_STYLE", "DPI", "PAGE_WIDTH", "PALETTE", "PART_COLORS", "book_style", "figure_problems", "model_color",
+    "styled",
+    "plot_model_overview", "plot_pseudo_label_pipeline",
     "plot_label_sweep", "plot_train_test_curves", "plot_per_class", "plot_confusions", "show_images", "plot_filters",
     "plot_position_similarity", "plot_attention",
     "plot_attention_distance", "plot_shift_robustness", "plot_receptive_fields", "plot_variant_accuracy",

@@ -36,7 +36,7 @@ def plot_run(records: dict, title: str = "The full run, from its results artifac
             ax.axvline(record["schedule"]["supervised_steps"] + 0.5, color="black", lw=0.8, ls=":")
             ax.set_xlabel("step")
             if ax.get_legend_handles_labels()[0]:                  # a supervised twin has no pseudo-labels to show
-                ax.legend(fontsize=7.5, loc=place)
+                ax.legend(fontsize=8, loc=place)
         device = record["provenance"]["device"]
         left.set_title(f"{label}: test accuracy\n{device}", fontsize=9)
         left.set_ylabel("test accuracy (%)")

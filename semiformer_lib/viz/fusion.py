@@ -12,52 +12,43 @@ from .style import DPI, PAGE_WIDTH, PALETTE, PART_COLORS, _finish, _fit_to_page,
 @styled
 def plot_fusion_block(trace: dict, title: str = "One Semiformer block, with the shapes that flow through it"):
     """Diagram of one fused block drawn from a shape trace (:meth:`Semiformer.trace_block`): the conv stream
-    below, the token stream above, the two adapters between them; every box shows its tensor's shape. Adapters
-    missing from the trace (a model built with less fusion) are drawn greyed out."""
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    below, the token stream above, the two adapters between them, a ⊕ where an adapter's output is added; every
+    box shows its tensor's shape (per image). Adapters missing from the trace (a model built with less fusion) are
+    drawn greyed out."""
+    from .method import ADAPTER, CONV, TOKENS, _diagram, arrow, box, plus
 
     def shape(key):
         return "×".join(str(d) for d in trace[key][1:]) if key in trace else "—"
 
-    fig, ax = plt.subplots(figsize=(9.5, 3.6))
-    ax.set_xlim(0, 10)
-    ax.set_ylim(-0.3, 3.5)
-    ax.axis("off")
-
-    def box(x, y, text, color, present=True, width=1.9):
-        ax.add_patch(FancyBboxPatch((x - width / 2, y - 0.32), width, 0.64, boxstyle="round,pad=0.04",
-                                    facecolor=color if present else "#eeeeee", edgecolor="#444444",
-                                    alpha=0.9 if present else 0.6))
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color="black" if present else "#999999")
-
-    def arrow(start, end, present=True):
-        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, lw=1.1,
-                                     color="#333333" if present else "#bbbbbb"))
-
-    conv, token = PALETTE["cnn"] + "55", PALETTE["vit"] + "55"
-    fusion = PALETTE["semiformer"] + "88"
+    fig, ax = _diagram(7.4, title)
     up = "conv → tokens (patch tokens)" in trace
     down = "tokens → conv map" in trace
-    box(1.0, 0.3, f"conv stream\n{shape('conv stream in')}", conv)
-    box(3.4, 0.3, f"bottleneck 1\n{shape('first bottleneck out')}", conv)
-    box(8.6, 0.3, f"bottleneck 2\n{shape('second bottleneck out')}", conv)
-    box(1.0, 2.9, f"tokens\n{shape('tokens into transformer block')}", token)
-    box(6.0, 2.9, f"transformer block\n{shape('transformer block out')}", token)
-    box(3.4, 1.6, f"conv → transformer\n1×1 conv, pool, LN, GELU\n{shape('conv → tokens (patch tokens)')}",
-        fusion, present=up, width=2.3)
-    box(6.0, 1.6, f"transformer → conv\ndrop cls, 1×1 conv, BN, ReLU, up\n{shape('tokens → conv map')}",
-        fusion, present=down, width=2.6)
-    arrow((1.95, 0.3), (2.45, 0.3))
-    arrow((4.35, 0.3), (7.65, 0.3))
-    arrow((1.95, 2.9), (5.05, 2.9))
-    arrow((3.4, 0.62), (3.4, 1.15), present=up)
-    arrow((3.4, 2.05), (3.4, 2.85), present=up)
-    arrow((6.0, 2.58), (6.0, 2.05), present=down)
-    arrow((6.0, 1.15), (7.9, 0.55), present=down)
-    ax.text(3.55, 2.72, "+", fontsize=12, fontweight="bold")
-    ax.text(0.1, 3.35, "shapes per image (batch dimension dropped)", fontsize=7, color="#555555")
-    ax.set_title(title, fontsize=10)
-    return _finish(fig)
+    conv_y, adapter_y, token_y = 1.2, 3.4, 5.6
+    box(ax, 1.3, conv_y, f"conv stream\n{shape('conv stream in')}", CONV, 2.2, 1.0)
+    box(ax, 4.4, conv_y, f"bottleneck 1\n{shape('first bottleneck out')}", CONV, 2.2, 1.0)
+    box(ax, 13.4, conv_y, f"bottleneck 2\n{shape('second bottleneck out')}", CONV, 2.2, 1.0)
+    box(ax, 1.3, token_y, f"tokens\n{shape('tokens into transformer block')}", TOKENS, 2.2, 1.0)
+    box(ax, 8.6, token_y, f"transformer block\n{shape('transformer block out')}", TOKENS, 2.9, 1.0)
+    box(ax, 4.4, adapter_y, f"conv → transformer\n1×1 conv, pool, LN, GELU\n{shape('conv → tokens (patch tokens)')}",
+        ADAPTER, 3.6, 1.3, present=up)
+    box(ax, 9.9, adapter_y, f"transformer → conv\ndrop cls, 1×1 conv,\nBN, ReLU, upsample\n"
+        f"{shape('tokens → conv map')}", ADAPTER, 3.2, 1.6, present=down)
+    arrow(ax, (2.4, conv_y), (3.3, conv_y))
+    arrow(ax, (5.5, conv_y), (10.95, conv_y))
+    plus(ax, 11.2, conv_y, 0.25)
+    arrow(ax, (11.45, conv_y), (12.3, conv_y))
+    arrow(ax, (2.4, token_y), (4.15, token_y))
+    plus(ax, 4.4, token_y, 0.25)
+    arrow(ax, (4.65, token_y), (7.15, token_y))
+    arrow(ax, (10.05, token_y), (15.1, token_y))
+    arrow(ax, (4.4, conv_y + 0.5), (4.4, adapter_y - 0.65), present=up)
+    arrow(ax, (4.4, adapter_y + 0.65), (4.4, token_y - 0.25), present=up)
+    arrow(ax, (9.9, token_y - 0.5), (9.9, adapter_y + 0.8), present=down)
+    arrow(ax, (10.4, adapter_y - 0.8), (11.1, conv_y + 0.25), present=down)
+    ax.text(0.1, 0.1, "⊕: added (the class token skips the upper sum). Shapes per image, batch dropped.",
+            fontsize=8.5, color="#333333", ha="left", va="bottom")
+    plt.close(fig)
+    return fig
 
 
 @styled

@@ -93,7 +93,7 @@ def plot_pseudo_label_quality(histories: dict, window: int = 10,
             ax.set_ylabel(ylabel + " (%)")
             ax.set_xlabel("step")
             ax.set_title(panel_title, fontsize=9)
-    axes[0].legend(fontsize=7.5)
+    axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
@@ -142,7 +142,7 @@ def plot_threshold_tradeoff(tables: dict, marked: float | None = None,
     axes[1].set_ylabel("accuracy of the kept (%)")
     axes[2].set_xlabel("quantity: mask rate (%)")
     axes[2].set_ylabel("quality: accuracy (%)")
-    axes[0].legend(fontsize=7.5)
+    axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
@@ -158,7 +158,8 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
     for i, name in enumerate(names):
         values = 100 * np.asarray(rates[name], dtype=float)
         positions = np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width
-        color = TEACHER_COLORS.get(name.split()[0], [PALETTE["other"], PALETTE["prior"]][i % 2])
+        # a teacher's own colour; other series (τ = …, λ = …) in order along viridis, so that no two look alike
+        color = TEACHER_COLORS.get(name.split()[0], plt.get_cmap("viridis")(0.85 * i / max(1, len(names) - 1)))
         ax.bar(positions, values, width, color=color, alpha=0.85, label=name)
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8.5)
     ax.set_ylabel("mask rate (%)")

@@ -74,7 +74,7 @@ def plot_per_class(accuracies: dict, classes, title: str = "Per-class test accur
 @styled
 def plot_confusions(matrices: dict, classes, title: str = "Confusion matrices (rows: true class)"):
     """Side-by-side row-normalised confusion matrices, one per entry of ``matrices`` (label → counts)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices) + 1.6, 4.0), squeeze=False,
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.0 * len(matrices) + 1.4, 3.9), squeeze=False,
                              gridspec_kw={"wspace": 0.08})
     axes = axes[0]
     for index, (ax, (label, counts)) in enumerate(zip(axes, matrices.items())):
@@ -82,10 +82,11 @@ def plot_confusions(matrices: dict, classes, title: str = "Confusion matrices (r
         rates = (counts / counts.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
         image = ax.imshow(100 * rates, cmap="viridis", vmin=0, vmax=100)
         ax.set_title(label, fontsize=10)
-        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes if index == 0 else [], fontsize=7)
+        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(classes)), classes if index == 0 else [], fontsize=8)
         ax.set_xlabel("predicted class")
         ax.grid(False)
+    fig.subplots_adjust(bottom=0.3, top=0.86)             # room for the rotated class names and the axis label
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="% of the true class")
     fig.suptitle(title)
     _fit_to_page(fig)
@@ -106,18 +107,18 @@ def show_images(images: torch.Tensor, labels=None, classes=None, columns: int = 
         image = images[i].float().permute(1, 2, 0).squeeze(-1).numpy()
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         if labels is not None and classes is not None:
-            ax.set_title(classes[int(labels[i])], fontsize=7)
+            ax.set_title(classes[int(labels[i])], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
     return _finish(fig)
 
 
 @styled
-def plot_filters(filter_sets: dict, count: int = 24, title: str = "First-layer filters"):
+def plot_filters(filter_sets: dict, count: int = 12, title: str = "First-layer filters"):
     """Rows of first-layer filters ``[D, C, k, k]`` (first input channel), one row per entry (label → weights),
-    each filter scaled to its own range."""
-    fig, axes = plt.subplots(len(filter_sets), count, figsize=(count * 0.38, len(filter_sets) * 0.62 + 0.4),
-                             gridspec_kw={"wspace": 0.08, "hspace": 0.6}, squeeze=False)
+    each filter scaled to its own range; ``count`` filters a row, each drawn about 0.6 inch wide."""
+    fig, axes = plt.subplots(len(filter_sets), count, figsize=(count * 0.62, len(filter_sets) * 0.95 + 0.4),
+                             gridspec_kw={"wspace": 0.08, "hspace": 0.45}, squeeze=False)
     for row, (label, weights) in zip(axes, filter_sets.items()):
         for i, ax in enumerate(row):
             ax.axis("off")
@@ -172,8 +173,9 @@ def plot_attention(images: torch.Tensor, attention: dict, title: str = "Class-to
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     _fit_to_page(fig)
-    fig.tight_layout(h_pad=1.0)
-    # Row labels go on after the layout, so a long label does not shrink every image to make room for itself.
+    fig.tight_layout(h_pad=2.2)
+    # Row labels go on after the layout, into the gap h_pad leaves above each row (a label wider than one image
+    # inside the layout would shrink every image to make room for itself).
     for row, label in zip(axes[1:], attention):
         box = row[0].get_position()
         fig.text(box.x0, box.y1 + 0.005, label, fontsize=8, ha="left", va="bottom")

@@ -79,3 +79,77 @@ def model_color(model_name: str) -> str:
 
 def _family_label(model_name: str) -> str:
     return model_name.split("_")[0].upper().replace("SEMIFORMER", "Semiformer") + f" ({model_name})"
+
+
+# --- what makes a figure hard to read (checked by tests/test_viz.py on every figure the book draws) --------------
+MIN_TEXT_POINTS = 8.0        # the smallest text a figure may show, in points as drawn on the page
+
+
+def figure_problems(fig) -> list[str]:
+    """What makes ``fig`` hard to read on the book's page, one sentence each (empty: nothing):
+
+    * text smaller than :data:`MIN_TEXT_POINTS` once the figure is shown at most :data:`PAGE_WIDTH` wide, or text
+      running off the figure's edge;
+    * text lying on an image of another axes (a row label over a picture; an axes' own annotations, such as the
+      numbers in a heat map's cells, are meant to sit on it);
+    * two labelled series of one axes that look the same: lines of one colour, line style and marker, or bars of
+      one colour and hatch.
+    """
+    from matplotlib.colors import to_hex
+    from matplotlib.container import BarContainer
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)  # a closed figure's
+    canvas.draw()                                                                              # canvas cannot draw
+    renderer = canvas.get_renderer()
+    scale = min(1.0, PAGE_WIDTH / fig.get_size_inches()[0])
+    texts = [t for t in _drawn_texts(fig) if t.get_visible() and t.get_text().strip()
+             and t.get_window_extent(renderer).width > 0]
+    problems = [f"text {t.get_text()!r} is {t.get_fontsize() * scale:.1f} pt on the page (at least "
+                f"{MIN_TEXT_POINTS:g})" for t in texts if t.get_fontsize() * scale < MIN_TEXT_POINTS - 1e-6]
+    page = fig.bbox
+    problems += [f"text {t.get_text()!r} runs off the figure" for t in texts
+                 if not page.padded(2).contains(*t.get_window_extent(renderer).p0)
+                 or not page.padded(2).contains(*t.get_window_extent(renderer).p1)]
+    for ax in fig.axes:
+        for image in (image for image in ax.images if image.get_visible()):
+            area = image.get_window_extent(renderer)
+            for t in texts:
+                if t in ax.texts:
+                    continue
+                box = t.get_window_extent(renderer)
+                overlap_w = min(box.x1, area.x1) - max(box.x0, area.x0)
+                overlap_h = min(box.y1, area.y1) - max(box.y0, area.y0)
+                if overlap_w > 1 and overlap_h > 1:
+                    problems.append(f"text {t.get_text()!r} lies on an image")
+        looks = {}
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_") and line.get_visible():
+                looks.setdefault(("line", to_hex(line.get_color()), str(line.get_linestyle()),
+                                  str(line.get_marker())), []).append(line.get_label())
+        for bars in ax.containers:
+            if isinstance(bars, BarContainer) and bars.patches and not str(bars.get_label()).startswith("_"):
+                first = bars.patches[0]
+                looks.setdefault(("bars", to_hex(first.get_facecolor()), str(first.get_hatch())),
+                                 []).append(bars.get_label())
+        problems += [f"series {names} look the same ({look[0]}: colour {look[1]}, style {look[2:]})"
+                     for look, names in looks.items() if len(names) > 1]
+    return list(dict.fromkeys(problems))
+
+
+def _drawn_texts(fig) -> list:
+    """Every text ``fig`` draws: its own (suptitle, ``fig.text``), and each axes' titles, annotations and legend,
+    plus its tick labels inside the view and its axis labels while the axes is switched on (``axis("off")`` keeps
+    them, undrawn)."""
+    texts = list(fig.texts) + [t for t in (getattr(fig, "_suptitle", None),) if t is not None]
+    for ax in fig.axes:
+        texts += [ax.title, getattr(ax, "_left_title", ax.title), getattr(ax, "_right_title", ax.title)]
+        texts += list(ax.texts)
+        if ax.get_legend() is not None:
+            texts += list(ax.get_legend().get_texts()) + [ax.get_legend().get_title()]
+        if ax.axison:
+            for axis, (low, high) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+                texts += [tick.label1 for tick in axis.get_major_ticks() if low - 1e-9 <= tick.get_loc() <= high + 1e-9]
+                texts.append(axis.label)
+    return list(dict.fromkeys(texts))

@@ -62,6 +62,22 @@ def execute_notebook(path: str | Path, timeout: int = 3600) -> float:
     return elapsed
 
 
+def execution_seconds(path: str | Path) -> float | None:
+    """How long the saved run of notebook ``path`` took: the sum of its code cells' execution times, read from the
+    timestamps Jupyter records in each cell's metadata (None when the notebook was saved without them)."""
+    import json
+    from datetime import datetime
+
+    total, timed = 0.0, False
+    for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:      # read only: no validation
+        times = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in times and "shell.execute_reply" in times:
+            started, ended = (datetime.fromisoformat(times[key].replace("Z", "+00:00"))
+                              for key in ("iopub.execute_input", "shell.execute_reply"))
+            total, timed = total + (ended - started).total_seconds(), True
+    return total if timed else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m semiformer_lib.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import nbformat
 
-from semiformer_lib.notebooks import main
+from semiformer_lib.notebooks import execution_seconds, main
 
 
 def write_notebook(path, source):
@@ -15,10 +15,12 @@ def write_notebook(path, source):
 
 def test_execute_saves_outputs(tmp_path):
     path = tmp_path / "ok.ipynb"
-    write_notebook(path, "print(6 * 7)")
+    write_notebook(path, "import time\ntime.sleep(0.3)\nprint(6 * 7)")
+    assert execution_seconds(path) is None                     # never run: no timestamps to read
     assert main([str(path)]) == 0
     cell = nbformat.read(path, as_version=4).cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "42\n"
+    assert 0.3 <= execution_seconds(path) < 30                  # the intro's table of chapter times reads this
 
 
 def test_failing_notebook_is_left_unchanged(tmp_path, capsys):

@@ -305,3 +305,17 @@ def test_a_missing_fashion_mnist_file_is_named(tmp_path, monkeypatch, capsys):
     err = refused(capsys, ["--config", write_config(tmp_path), f"output_dir={tmp_path / 'runs'}",
                            f"data_root={folder}"])
     assert f"Fashion-MNIST in {folder}: t10k-labels-idx1-ubyte.gz missing. Put the four .gz files there" in err
+
+
+def test_a_run_stopped_on_purpose_ends_its_progress_bar_finished_not_failed(tmp_path, monkeypatch):
+    """A notebook's widget bar turns red when it closes short of its total; a deliberate stop_after is no error."""
+    from semiformer_lib.train import loop
+    closed = []
+
+    class Recorded(loop.tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+    monkeypatch.setattr(loop, "tqdm", Recorded)
+    train(tiny(tmp_path), progress=True, stop_after=4)
+    assert closed and closed[-1] == (4, 4)

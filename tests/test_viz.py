@@ -155,3 +155,12 @@ def test_the_method_figures_are_read_from_the_model_and_the_config():
     config = load_config(config_path("fashion_mnist_40"), ["threshold=0.85", "unlabeled_weight=2"], profile="cpu")
     drawn = " ".join(t.get_text() for t in viz.plot_pseudo_label_pipeline(config).axes[0].texts)
     assert "τ = 0.85" in drawn and "λ = 2" in drawn and "conv head" in drawn
+
+
+def test_the_code_shown_beside_an_equation_is_the_librarys_own_source():
+    from semiformer_lib.ssl import objective
+    text = viz.source_text(objective.pseudo_label, objective.unsupervised_loss)
+    assert text.startswith("# semiformer_lib/ssl/objective.py: pseudo_label\ndef pseudo_label(")
+    assert "# semiformer_lib/ssl/objective.py: unsupervised_loss\ndef unsupervised_loss(" in text
+    assert "mask = (confidence >= threshold).float()" in text          # the line that is m_b in chapter 4
+    assert "<pre" in viz.show_source(objective.pseudo_label)._repr_html_()

@@ -144,5 +144,7 @@ def train_loop(state: TrainState, sinks: tuple[Sink, ...] = (), until: int | Non
         state.train_seconds, clock = state.train_seconds + time.perf_counter() - clock, time.perf_counter()
         for sink in sinks:
             sink.on_step(state)
+    if state.step < state.total_steps:   # stopped on purpose (stop_after): the bar ends here, not red at "54 %"
+        bar.total = state.step
     bar.close()
     return state

@@ -5,6 +5,7 @@ cell is one call. It draws in the book's style (:mod:`.style`) inside a context,
 changes no matplotlib setting. One module per chapter, plus the widgets:
 
 * :mod:`.style` — palette, page width, :func:`~.style.book_style`, :func:`~.style.figure_problems`;
+* :mod:`.source` — the code beside its equation (:func:`~.source.show_source`);
 * :mod:`.method` — the method drawn from the model and the config (the intro, chapters 3 and 4);
 * :mod:`.starvation` — chapter 1, a ViT starved of labels;
 * :mod:`.inductive_bias` — chapter 2;
@@ -16,6 +17,7 @@ changes no matplotlib setting. One module per chapter, plus the widgets:
 from .full_run import HEAD_STYLES, plot_run
 from .fusion import plot_branch_similarity, plot_budget, plot_fusion_block, plot_head_accuracy
 from .method import plot_model_overview, plot_pseudo_label_pipeline
+from .source import show_source, source_text
 from .inductive_bias import plot_attention_distance, plot_receptive_fields, plot_shift_robustness, plot_variant_accuracy
 from .pseudo_labels import (
                              METHOD_COLORS,
@@ -45,7 +47,7 @@ from .widgets import threshold_explorer
 __all__ = [
     "BOOK_STYLE", "DPI", "PAGE_WIDTH", "PALETTE", "PART_COLORS", "book_style", "figure_problems", "model_color",
     "styled",
-    "plot_model_overview", "plot_pseudo_label_pipeline",
+    "plot_model_overview", "plot_pseudo_label_pipeline", "show_source", "source_text",
     "plot_label_sweep", "plot_train_test_curves", "plot_per_class", "plot_confusions", "show_images", "plot_filters",
     "plot_position_similarity", "plot_attention",
     "plot_attention_distance", "plot_shift_robustness", "plot_receptive_fields", "plot_variant_accuracy",

@@ -53,7 +53,9 @@ def toc_pages() -> list[str]:
 
 
 def chapter_pages() -> list[str]:
-    return [page for page in toc_pages() if (ROOT / page).with_suffix(".ipynb").exists()]
+    """The numbered chapters (``book/01_….html``); the intro is a notebook too, but not a chapter."""
+    return [page for page in toc_pages() if re.match(r"book/\d\d_", page)
+            and (ROOT / page).with_suffix(".ipynb").exists()]
 
 
 def configured_repository() -> str:
@@ -308,6 +310,7 @@ def internal_target(href: str, book_url: str) -> tuple[Path, str] | None:
 # ---------------------------------------------------------------------------------------------------------------
 def test_the_toc_lists_the_chapters_and_the_reference_pages():
     assert len(CHAPTERS) == 5, CHAPTERS
+    assert PAGES[0] == "book/intro.html"
     for name in ("running_on_gpu", "glossary", "bibliography"):
         assert f"book/{name}.html" in PAGES
 
@@ -362,6 +365,12 @@ def test_equations_render_as_math(visits, page):
                                              f"equations not typeset by MathJax"
     assert not math["errors"], f"{page}: MathJax could not parse {math['errors']}"
     assert not visit.raw_tex, f"{page}: raw TeX left in the text: {visit.raw_tex[:5]}"
+
+
+def test_the_intro_shows_the_method_and_the_headline_result(visits):
+    intro = visits["book/intro.html"]
+    figures = [image for image in intro.images if "/_images/" in image["src"] or image["src"].startswith("data:image")]
+    assert len(figures) >= 3, f"the intro shows {len(figures)} figures: the model, the step and the headline result"
 
 
 def test_the_chapters_with_equations_have_them_typeset(visits):

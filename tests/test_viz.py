@@ -163,4 +163,7 @@ def test_the_code_shown_beside_an_equation_is_the_librarys_own_source():
     assert text.startswith("# semiformer_lib/ssl/objective.py: pseudo_label\ndef pseudo_label(")
     assert "# semiformer_lib/ssl/objective.py: unsupervised_loss\ndef unsupervised_loss(" in text
     assert "mask = (confidence >= threshold).float()" in text          # the line that is m_b in chapter 4
-    assert "<pre" in viz.show_source(objective.pseudo_label)._repr_html_()
+    listing = viz.show_source(objective.pseudo_label)
+    assert repr(listing) == viz.source_text(objective.pseudo_label)
+    html = listing._repr_html_()
+    assert html.startswith('<div class="highlight"><pre>') and "<style" not in html    # the book's code style

@@ -24,7 +24,24 @@ def source_text(*objects) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def show_source(*objects):
-    """:func:`source_text` as a highlighted Python listing in a notebook (plain text elsewhere)."""
-    from IPython.display import Code
-    return Code(source_text(*objects), language="python")
+class SourceListing:
+    """A listing a notebook shows: highlighted HTML in the book's own code style (Pygments' classes inside
+    ``div.highlight``, as Sphinx writes code blocks, so no stylesheet comes with it), the plain source as text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+        code = highlight(self.text, PythonLexer(), HtmlFormatter(nowrap=True))
+        return f'<div class="highlight"><pre>{code}</pre></div>'
+
+
+def show_source(*objects) -> SourceListing:
+    """:func:`source_text` as a listing: highlighted in a notebook and in the book, plain text elsewhere."""
+    return SourceListing(source_text(*objects))

@@ -47,26 +47,34 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
+# The unit tests on every core (pytest-xdist; a test file stays on one worker, so its module fixtures run once).
+UNIT_WORKERS ?= auto
+
 unit: data
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser -m "not replay"
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser -m "not replay" -n $(UNIT_WORKERS) --dist loadfile
 
 # The committed artifacts of book/results: schema, provenance, and each CPU run's first evaluation window re-run
 # from its own config (semiformer_lib/train/replay.py; about two minutes).
 replay: data
 	$(BIN)/python -m pytest tests -q -m replay -s
 
+# Every chapter re-executed and compared: two chapters at a time on two cores (pytest-xdist, a notebook stays on one
+# worker), each run with one torch thread ($SEMIFORMER_THREADS), so that the cores never idle in a chapter's
+# single-threaded stretches and never hold more busy threads than they can run.
+NBVAL_WORKERS ?= 2
+NBVAL = SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile book
+
 nbval: data
-	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  -p no:cacheprovider book
+	$(NBVAL)
 
 # Fast checks first (lint, then the unit tests), then the artifacts' replay (two minutes), the built book in a
 # browser (a minute), then every chapter re-executed (the long part).
 test: lint data
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser -m "not replay"
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser -m "not replay" -n $(UNIT_WORKERS) --dist loadfile
 	$(MAKE) replay
 	$(MAKE) browser-test
-	$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  -p no:cacheprovider book
+	$(NBVAL)
 
 execute: data
 	$(BIN)/python -m semiformer_lib.notebooks book/*.ipynb

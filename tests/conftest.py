@@ -10,7 +10,12 @@ import torch
 
 from semiformer_lib.data import DatasetFileError, fashion_mnist_dir, load_fashion_mnist
 
-torch.set_num_threads(2)
+import os
+
+# Under pytest-xdist (make test runs the unit tests on every core, one worker each), the workers share the cores:
+# one torch thread per worker, so that two workers never fight over two cores with four threads.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
 def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> None:

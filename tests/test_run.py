@@ -276,3 +276,14 @@ def test_the_throughput_benchmark_times_the_library_step():
         assert result["seconds"] > 0 and result["images_per_second"] == pytest.approx(8 / result["seconds"])
     macs = count_macs(create_model(work["model"], img_size=28, in_chans=1, num_classes=10), (1, 1, 28, 28))
     assert result["flops_per_step"] == 2 * macs * (3 * 8 + 4)
+
+
+def test_the_machine_can_set_the_threads_of_every_run_below_an_explicit_override(monkeypatch):
+    path = CONFIG_DIR / "book.yaml"
+    assert load_config(path, profile="cpu").threads == 2                          # the config file's
+    monkeypatch.setenv("SEMIFORMER_THREADS", "1")                                # make test: two chapters at a time
+    assert load_config(path, profile="cpu").threads == 1
+    assert load_config(path, ["threads=3"], profile="cpu").threads == 3          # an explicit override still wins
+    monkeypatch.setenv("SEMIFORMER_THREADS", "two")
+    with pytest.raises(ConfigError, match=r"\$SEMIFORMER_THREADS must be a whole number ≥ 1"):
+        load_config(path, profile="cpu")

@@ -266,9 +266,24 @@ def _chosen_profile(profiles: dict, profile: str | None, source: str) -> str | N
     return profile
 
 
+THREADS_VARIABLE = "SEMIFORMER_THREADS"
+
+
+def _threads_from_environment() -> dict:
+    """``{"threads": n}`` from ``$SEMIFORMER_THREADS`` (the machine's say over the config file's, below an explicit
+    override): how ``make test`` runs two chapters at a time on two cores, one thread each."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return {}
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"${THREADS_VARIABLE} must be a whole number ≥ 1 (CPU threads per run); got {text!r}")
+    return {"threads": int(text)}
+
+
 def load_config(path: str | Path | None = None, overrides: dict | list[str] | None = None,
                 profile: str | None = None) -> RunConfig:
-    """Read a config file (or start from the defaults), apply its profile, then ``overrides``; validate."""
+    """Read a config file (or start from the defaults), apply its profile, then ``$SEMIFORMER_THREADS`` (when set),
+    then ``overrides``; validate."""
     values, profiles = _read_config_file(Path(path)) if path is not None else ({}, {})
     source = str(Path(path)) if path is not None else "the defaults"
     if isinstance(overrides, list):
@@ -280,6 +295,7 @@ def load_config(path: str | Path | None = None, overrides: dict | list[str] | No
     for key in [*values, *overrides]:
         if key not in KNOWN_KEYS:
             raise _unknown_key(key, source if key in values else "the overrides")
+    values.update(_threads_from_environment())
     values.update(overrides)
     values["profile"] = profile
     try:

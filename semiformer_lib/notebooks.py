@@ -78,6 +78,18 @@ def execution_seconds(path: str | Path) -> float | None:
     return total if timed else None
 
 
+def notebook_title(path: str | Path) -> str:
+    """The first Markdown heading of notebook ``path`` (its title as the book shows it), without the ``#``."""
+    import json
+
+    for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(path).stem
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m semiformer_lib.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import nbformat
 
-from semiformer_lib.notebooks import execution_seconds, main
+from semiformer_lib.notebooks import execution_seconds, main, notebook_title
 
 
 def write_notebook(path, source):
@@ -21,6 +21,14 @@ def test_execute_saves_outputs(tmp_path):
     cell = nbformat.read(path, as_version=4).cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "42\n"
     assert 0.3 <= execution_seconds(path) < 30                  # the intro's table of chapter times reads this
+
+
+def test_a_notebooks_title_is_its_first_heading(tmp_path):
+    path = tmp_path / "titled.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                               nbformat.v4.new_markdown_cell("Some text.\n\n# When ViTs starve\n")])
+    nbformat.write(notebook, path)
+    assert notebook_title(path) == "When ViTs starve"
 
 
 def test_failing_notebook_is_left_unchanged(tmp_path, capsys):

@@ -92,6 +92,7 @@ class PageVisit:
     figure_numbers: list[str]
     heading: str
     legibility: dict
+    notes: list[str]
 
 
 # Runs in the page after MathJax and the widget manager have finished.
@@ -131,7 +132,8 @@ COLLECT_JS = r"""
   const figure_numbers = [...document.querySelectorAll('figure .caption-number, .figure .caption-number')]
     .map(el => el.textContent.trim());
   const heading = (document.querySelector('article h1') || {textContent: ''}).textContent.replace(/#$/, '').trim();
-  return {images, links, math, raw_tex, widgets, figure_numbers, heading, legibility: legibility(column)};
+  const notes = [...column.querySelectorAll('details > summary')].map(el => el.textContent.trim());
+  return {images, links, math, raw_tex, widgets, figure_numbers, heading, legibility: legibility(column), notes};
 }
 """
 
@@ -442,6 +444,12 @@ def test_the_outline_shows_every_entry_and_the_page_one_search_box(visits, page)
     legibility = visits[page].legibility
     assert not legibility["hidden_outline"], f"{page}: outline entries cut off: {legibility['hidden_outline']}"
     assert legibility["searches"] == 1, f"{page}: {legibility['searches']} search boxes (the sidebar's is enough)"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_exercises_carry_what_you_should_see(visits, page):
+    notes = [note for note in visits[page].notes if note == "What you should see"]
+    assert notes, f"{page}: no exercise has a collapsible 'What you should see' note"
 
 
 def test_the_launch_instructions_name_the_configured_repository():

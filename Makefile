@@ -68,11 +68,10 @@ NBVAL = SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q --nbval --nbval-current-
 nbval: data
 	$(NBVAL)
 
-# Fast checks first (lint, then the unit tests), then the artifacts' replay (two minutes), the built book in a
-# browser (a minute), then every chapter re-executed (the long part).
+# Fast checks first (lint), then the unit tests and the artifacts' replay side by side on the cores (the replay
+# trains one thread at a time), the built book in a browser (half a minute), then every chapter re-executed.
 test: lint data
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser -m "not replay" -n $(UNIT_WORKERS) --dist loadfile
-	$(MAKE) replay
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser -n $(UNIT_WORKERS) --dist loadfile
 	$(MAKE) browser-test
 	$(NBVAL)
 

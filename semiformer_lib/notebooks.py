@@ -62,14 +62,19 @@ def execute_notebook(path: str | Path, timeout: int = 3600) -> float:
     return elapsed
 
 
+def _saved_cells(path: str | Path) -> list[dict]:
+    """The cells of notebook ``path`` as saved, read as plain JSON (no validation, nothing executed)."""
+    import json
+    return json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+
+
 def execution_seconds(path: str | Path) -> float | None:
     """How long the saved run of notebook ``path`` took: the sum of its code cells' execution times, read from the
     timestamps Jupyter records in each cell's metadata (None when the notebook was saved without them)."""
-    import json
     from datetime import datetime
 
     total, timed = 0.0, False
-    for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:      # read only: no validation
+    for cell in _saved_cells(path):
         times = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in times and "shell.execute_reply" in times:
             started, ended = (datetime.fromisoformat(times[key].replace("Z", "+00:00"))
@@ -80,9 +85,7 @@ def execution_seconds(path: str | Path) -> float | None:
 
 def notebook_title(path: str | Path) -> str:
     """The first Markdown heading of notebook ``path`` (its title as the book shows it), without the ``#``."""
-    import json
-
-    for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:
+    for cell in _saved_cells(path):
         if cell["cell_type"] == "markdown":
             for line in "".join(cell["source"]).splitlines():
                 if line.startswith("#"):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import mean
 
 import torch
 
@@ -24,11 +25,6 @@ from semiformer_lib.train.results import device_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-def mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def chapter_1_and_2(profile, train, test, probe) -> dict:

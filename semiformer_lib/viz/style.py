@@ -95,30 +95,27 @@ def figure_problems(fig) -> list[str]:
     * two labelled series of one axes that look the same: lines of one colour, line style and marker, or bars of
       one colour and hatch.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import to_hex
     from matplotlib.container import BarContainer
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)  # a closed figure's
     canvas.draw()                                                                              # canvas cannot draw
     renderer = canvas.get_renderer()
     scale = min(1.0, PAGE_WIDTH / fig.get_size_inches()[0])
-    texts = [t for t in _drawn_texts(fig) if t.get_visible() and t.get_text().strip()
-             and t.get_window_extent(renderer).width > 0]
+    boxes = {t: t.get_window_extent(renderer) for t in _drawn_texts(fig) if t.get_visible() and t.get_text().strip()}
+    boxes = {t: box for t, box in boxes.items() if box.width > 0}
     problems = [f"text {t.get_text()!r} is {t.get_fontsize() * scale:.1f} pt on the page (at least "
-                f"{MIN_TEXT_POINTS:g})" for t in texts if t.get_fontsize() * scale < MIN_TEXT_POINTS - 1e-6]
-    page = fig.bbox
-    problems += [f"text {t.get_text()!r} runs off the figure" for t in texts
-                 if not page.padded(2).contains(*t.get_window_extent(renderer).p0)
-                 or not page.padded(2).contains(*t.get_window_extent(renderer).p1)]
+                f"{MIN_TEXT_POINTS:g})" for t in boxes if t.get_fontsize() * scale < MIN_TEXT_POINTS - 1e-6]
+    page = fig.bbox.padded(2)
+    problems += [f"text {t.get_text()!r} runs off the figure" for t, box in boxes.items()
+                 if not (page.contains(*box.p0) and page.contains(*box.p1))]
     for ax in fig.axes:
         for image in (image for image in ax.images if image.get_visible()):
             area = image.get_window_extent(renderer)
-            for t in texts:
+            for t, box in boxes.items():
                 if t in ax.texts:
                     continue
-                box = t.get_window_extent(renderer)
                 overlap_w = min(box.x1, area.x1) - max(box.x0, area.x0)
                 overlap_h = min(box.y1, area.y1) - max(box.y0, area.y0)
                 if overlap_w > 1 and overlap_h > 1:

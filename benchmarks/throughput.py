@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 from timm.utils import ModelEmaV3
@@ -60,14 +61,16 @@ def workloads(device: torch.device) -> list[dict]:
 
 
 def measure(work: dict, optimized: bool, device: torch.device, steps: int, compile_model: bool,
-            precision: str | None = None) -> dict:
+            precision: str | None = None, channels_last: bool | None = None) -> dict:
     """Seconds per step of the library's training step for ``work`` (median over ``steps`` after 3 warm-ups);
-    ``precision`` overrides the case's (``"bf16"``: autocast on any device)."""
+    ``precision`` overrides the case's (``"bf16"``: autocast on any device), ``channels_last`` its memory format
+    (default: NHWC when optimized on CUDA)."""
     torch.manual_seed(0)
     config = work["config"]
     model = create_model(work["model"], img_size=work["size"], in_chans=work["channels"],
                          num_classes=work["classes"]).to(device)
-    channels_last = optimized and device.type == "cuda"
+    if channels_last is None:
+        channels_last = optimized and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     student = HeadsModule(model)
@@ -121,23 +124,25 @@ def measure(work: dict, optimized: bool, device: torch.device, steps: int, compi
 
 
 def cpu_candidates(steps: int) -> None:
-    """The speed-ups a long CPU run could use, side by side on the long comparison's Semiformer step (issue 18):
-    fp32 eager (what the runs use), bf16 autocast (fast where the CPU has bf16 instructions: AMX, AVX512-BF16) and
-    ``torch.compile`` in fp32."""
+    """The speed-ups a long CPU run could use, side by side on the steps of the comparison's models (issues 18 and
+    28): fp32 eager (what the runs use), channels_last (NHWC convolutions), bf16 autocast (fast where the CPU has bf16
+    instructions: AMX, AVX512-BF16) and ``torch.compile`` in fp32."""
     device = torch.device("cpu")
-    config = load_config(config_path("long/semiformer"))
-    work = {"name": "long-semiformer", "model": config.model, "size": 28, "channels": 1, "classes": 10,
-            "labeled": config.batch_size, "unlabeled": config.unlabeled_per_step(), "config": config}
-    cases = {"fp32 eager": dict(compile_model=False), "bf16 autocast": dict(compile_model=False, precision="bf16"),
-             "fp32 compiled": dict(compile_model=True)}
-    print(f"{config.model}, {work['labeled']}+{work['unlabeled']} images/step, "
-          f"{torch.get_num_threads()} threads, {steps} timed steps per case")
-    baseline = None
-    for label, options in cases.items():
-        result = measure(work, True, device, steps, **options)
-        baseline = baseline or result["images_per_second"]
-        print(f"{label:<14} {result['images_per_second']:>8.1f} img/s  {result['images_per_second'] / baseline:.2f}×",
-              flush=True)
+    config = load_config(config_path("payoff/base"))
+    cases = {"fp32 eager": dict(compile_model=False), "channels_last": dict(compile_model=False, channels_last=True),
+             "bf16 autocast": dict(compile_model=False, precision="bf16"), "fp32 compiled": dict(compile_model=True)}
+    print(f"{config.batch_size}+{config.unlabeled_per_step()} images/step, {torch.get_num_threads()} threads, "
+          f"{steps} timed steps per case")
+    for model in ("cnn_mini", "semiformer_cnn_mini", "vit_mini_patch4", "semiformer_tiny_wide_patch4"):
+        work = {"name": model, "model": model, "size": 28, "channels": 1, "classes": 10,
+                "labeled": config.batch_size, "unlabeled": config.unlabeled_per_step(),
+                "config": replace(config, teacher="mean" if model.startswith(("cnn", "vit")) else config.teacher)}
+        baseline = None
+        for label, options in cases.items():
+            result = measure(work, True, device, steps, **options)
+            baseline = baseline or result["seconds"]
+            print(f"{model:<28} {label:<14} {1e3 * result['seconds']:>7.1f} ms/step  "
+                  f"{baseline / result['seconds']:.2f}×", flush=True)
 
 
 def sweep_workers(steps: int) -> None:

@@ -67,6 +67,7 @@ class SmallCNN(nn.Module):
                 in_width = width
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
+        self.widths = tuple(widths)                                    # each stage's output channels
         self.num_features = in_width
         self.head = nn.Linear(in_width, num_classes)
         # timm's BasicBlock builds its own convolutions; set their padding mode afterwards (max-pool pads with

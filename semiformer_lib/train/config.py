@@ -25,6 +25,7 @@ import typing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import torch
 import yaml
 
 from ..ssl.objective import TEACHERS
@@ -81,7 +82,10 @@ class RunConfig:
     output_dir: str = "runs"
     device: str = "auto"                  # auto | cpu | cuda
     precision: str = "auto"               # auto = bf16 autocast on CUDA, fp32 on CPU
-    channels_last: bool = True            # conv branch in NHWC on CUDA (ignored on CPU)
+    channels_last: bool = True            # conv branch in NHWC on CUDA (on CPU only with channels_last_cpu)
+    channels_last_cpu: bool = False       # NHWC on CPU too: 1.2-1.3x per step for the book's conv models
+                                          # (benchmarks/throughput.py --cpu-candidates); off by default so that
+                                          # artifacts recorded without it still replay bit for bit
     compile: bool = False                 # torch.compile the model
     workers: int = 8                      # DataLoader workers of streamed datasets
     threads: int | None = None            # CPU threads torch uses (None = torch's default)
@@ -155,6 +159,11 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def uses_channels_last(self, device: torch.device) -> bool:
+        """Whether the model and its inputs go NHWC on ``device``: on CUDA with ``channels_last``, on CPU only with
+        ``channels_last_cpu`` as well."""
+        return self.channels_last and (device.type == "cuda" or (device.type == "cpu" and self.channels_last_cpu))
 
     def unlabeled_per_step(self) -> int:
         """Unlabeled images per device and step: ``round(μ·B)``, at least 1."""

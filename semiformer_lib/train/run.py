@@ -130,7 +130,7 @@ def build_model(config: RunConfig, data: RunData, process: distributed.Process) 
     extra = {"drop_path_rate": config.drop_path_rate} if config.drop_path_rate else {}
     model = create_model(config.model, img_size=data.image_shape[1], in_chans=data.image_shape[0],
                          num_classes=data.num_classes, **extra).to(process.device)
-    if config.channels_last and process.device.type == "cuda":
+    if config.uses_channels_last(process.device):
         model = model.to(memory_format=torch.channels_last)
     student = distributed.wrap(HeadsModule(model), process)
     model = student.module.model if process.distributed else model          # SyncBatchNorm replaced the BN layers

@@ -104,7 +104,7 @@ class TrainState:
     def __init__(self, model: nn.Module, config: RunConfig, data: RunData, lengths: dict[str, int],
                  process: distributed.Process, student: nn.Module | None = None):
         self.model, self.config, self.data, self.lengths, self.process = model, config, data, lengths, process
-        self.channels_last = config.channels_last and process.device.type == "cuda"    # NHWC conv kernels on GPUs
+        self.channels_last = config.uses_channels_last(process.device)            # NHWC conv kernels
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.student = student if student is not None else HeadsModule(model)

@@ -287,3 +287,20 @@ def test_the_machine_can_set_the_threads_of_every_run_below_an_explicit_override
     monkeypatch.setenv("SEMIFORMER_THREADS", "two")
     with pytest.raises(ConfigError, match=r"\$SEMIFORMER_THREADS must be a whole number ≥ 1"):
         load_config(path, profile="cpu")
+
+
+def test_channels_last_on_the_cpu_is_opt_in_and_trains_the_same_run(tmp_path):
+    from semiformer_lib.train import distributed
+    from semiformer_lib.train.loop import train_loop
+    from semiformer_lib.train.run import build_state
+    process = distributed.setup("cpu")
+    states = {}
+    for nhwc in (False, True):
+        config = tiny(tmp_path, model="semiformer_cnn_mini", channels_last_cpu=nhwc, steps=6, eval_every=6)
+        assert config.uses_channels_last(torch.device("cpu")) is nhwc
+        assert config.uses_channels_last(torch.device("cuda"))               # CUDA: channels_last alone decides
+        states[nhwc] = train_loop(build_state(config, process), progress=False)
+        weight = states[nhwc].model.cnn.stages[1][0].conv1.weight            # [32, 16, 3, 3]
+        assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc and states[nhwc].channels_last is nhwc
+    plain, nhwc = (states[key].metrics[-1] for key in (False, True))
+    assert nhwc["labeled_loss"] == pytest.approx(plain["labeled_loss"], abs=1e-4)   # the same run, other kernels

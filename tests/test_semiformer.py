@@ -232,3 +232,51 @@ def test_size_fields_can_be_overridden_by_name():
         "semiformer_tiny_patch4").conv_head.in_features
     with pytest.raises(TypeError):
         create_model("semiformer_tiny_patch4", no_such_option=1)
+
+
+# --- the book's own pair: cnn_mini and vit_mini_patch4 fused at the CNN's stages ---------------------------------
+
+def test_the_book_pair_starts_as_the_standalone_cnn():
+    seed_everything(3)
+    cnn = create_model("cnn_mini").eval()
+    seed_everything(3)
+    pair = create_model("semiformer_cnn_mini").eval()
+    x = torch.randn(5, 1, 28, 28)
+    conv_logits, transformer_logits = pair.forward_heads(x)
+    assert torch.equal(conv_logits, cnn(x))                      # same weights, and the gated updates add 0
+    assert transformer_logits.shape == (5, 10) and torch.equal(pair(x), conv_logits + transformer_logits)
+    assert pair.stage_modules == [["stem", "stages.0"], ["stages.1"], ["stages.2"]]
+    assert pair.blocks_per_stage == [[0], [1], [2]]                 # one ViT block per CNN stage
+    assert not any(name.startswith("cnn.head") for name, _ in pair.named_parameters())   # its head is the conv head
+
+
+def test_the_book_pair_gates_learn_and_then_change_the_conv_branch():
+    seed_everything(0)
+    pair = create_model("semiformer_cnn_mini")
+    x = torch.randn(4, 1, 28, 28)
+    conv_logits, transformer_logits = pair.forward_heads(x)
+    (conv_logits.square().mean() + transformer_logits.square().mean()).backward()
+    assert torch.equal(pair.to_conv_gate.detach(), torch.zeros(3))
+    assert pair.to_conv_gate.grad.abs().min() > 0                   # a zero gate still gets a gradient (ReZero)
+    assert all(p.grad is not None for p in pair.to_tokens.parameters())
+    pair.eval()
+    before = pair.forward_heads(x)[0]
+    with torch.no_grad():
+        pair.to_conv_gate.fill_(1.0)
+    assert not torch.allclose(before, pair.forward_heads(x)[0])    # once opened, the ViT reaches the conv head
+
+
+def test_the_book_pair_without_fusion_is_two_independent_models():
+    seed_everything(0)
+    pair = create_model("semiformer_cnn_mini", fusion="none").eval()
+    assert pair.to_tokens is None and pair.to_conv is None and pair.to_conv_gate is None
+    x = torch.randn(2, 1, 28, 28)
+    conv_before, vit_before = pair.forward_heads(x)
+    with torch.no_grad():
+        for parameter in pair.cnn.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    conv_after, vit_after = pair.forward_heads(x)
+    assert torch.equal(vit_before, vit_after) and not torch.allclose(conv_before, conv_after)
+    with pytest.raises(ValueError, match="unknown book pair"):
+        from semiformer_lib.models import build_book_pair
+        build_book_pair("semiformer_cnn_huge")

@@ -42,6 +42,9 @@ VIT_SIZES = {
     "vit_mini_patch7": ViTSize(embed_dim=96, depth=4, num_heads=3, patch_size=7, mlp_ratio=2.0),
     "vit_mini_patch4": ViTSize(embed_dim=96, depth=4, num_heads=3, patch_size=4, mlp_ratio=2.0),
     "vit_mini_patch2": ViTSize(embed_dim=96, depth=4, num_heads=3, patch_size=2, mlp_ratio=2.0),
+    # The transformer branch of the book's tiny Semiformer (width 64, 3 blocks, 2 heads): a third of
+    # vit_mini_patch4's multiply-accumulates, one block per stage of cnn_mini in semiformer_cnn_mini.
+    "vit_micro_patch4": ViTSize(embed_dim=64, depth=3, num_heads=2, patch_size=4, mlp_ratio=2.0),
     "vit_tiny_patch16": ViTSize(embed_dim=192, depth=12, num_heads=3, patch_size=16),   # DeiT-Ti
     "vit_small_patch16": ViTSize(embed_dim=384, depth=12, num_heads=6, patch_size=16),  # DeiT-S, Semiformer-S's branch
 }

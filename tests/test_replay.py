@@ -182,6 +182,32 @@ def test_the_long_comparison_pairs_each_run_with_its_twin(artifacts, tmp_path):
         read_long_comparison(long)
 
 
+def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tmp_path):
+    from semiformer_lib.analysis import read_grid, step_macs
+    from semiformer_lib.models import count_macs, create_model
+    grid = tmp_path / "grid"
+    shutil.copytree(artifacts / "ssl", grid / "fixmatch_cnn_mean_t0.7_l4_s0")
+    shutil.copytree(artifacts / "twin", grid / "fixmatch_cnn_twin_l4_s0")
+    comparison = read_grid(grid)
+    ssl, twin = (json.loads((artifacts / name / "results.json").read_text()) for name in ("ssl", "twin"))
+    assert comparison.methods == ["fixmatch_cnn"]
+    points = comparison.points("fixmatch_cnn", labels=4, seed=0)
+    assert list(points["name"]) == ["fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0"]    # twin last
+    assert points.loc[0, "summed"] == ssl["final"]["model"]["summed"] and points.loc[0, "conv"] is None
+    per_image = count_macs(create_model("cnn_mini"), (1, 1, 28, 28))
+    assert points.loc[0, "gmacs_per_step"] == pytest.approx(per_image * (3 * (8 + 8) + 8) / 1e9)
+    assert points.loc[1, "gmacs_per_step"] == pytest.approx(step_macs(per_image, 8, 8, False) / 1e9)
+    assert step_macs(per_image, 8, 8, False) == 3 * 8 * per_image
+    lift = comparison.lift()
+    assert lift.loc[0, "lift"] == pytest.approx(ssl["final"]["model"]["summed"] - twin["final"]["model"]["summed"])
+    seeds = comparison.seeds(4, {"fixmatch_cnn τ 0.7": ("mean", 0.7), "fixmatch_cnn twin": None})
+    assert list(seeds.columns) == [0, "mean"] and seeds.loc["fixmatch_cnn twin", 0] == twin["final"]["model"]["summed"]
+    (grid / "fixmatch_cnn_twin_l4_s0").rename(grid / "fixmatch_cnn_mean_t0.95_l4_s0")     # a twin under a run's name
+    with pytest.raises(ArtifactError, match=r"fixmatch_cnn_mean_t0.95_l4_s0: its name says .* = \(False, 4, 0, "
+                                            r"'mean', 0.95\), its config \(True, 4, 0, 'mean', 0.7\)"):
+        read_grid(grid)
+
+
 @pytest.mark.replay
 def test_every_committed_artifact_replays():
     """The book's artifacts: each CPU run's first window re-run from its own config (≤ 3 min on 2 cores)."""

@@ -3,6 +3,7 @@
 * :mod:`.attention` — attention maps, class-token attention, rollout, mean attention distance, position embeddings;
 * :mod:`.features` — the last feature map and the pooled features of a ViT or a convnet, read the same way;
 * :mod:`.long_runs` — the book's long comparison (SSL against its supervised twin), read from its artifacts;
+* :mod:`.tuning_grid` — a tuning grid's artifacts (every method at every τ and teacher, its twin, its cost);
 * :mod:`.invariance` — shift robustness and patch-order sensitivity;
 * :mod:`.pseudo_labels` — pseudo-label quantity vs quality over the threshold, and per class;
 * :mod:`.receptive_field` — effective receptive fields;
@@ -18,6 +19,7 @@ from .long_runs import LongComparison, crossover_step, read_long_comparison
 from .pseudo_labels import class_mask_rate, threshold_tradeoff
 from .receptive_field import effective_receptive_field, erf_radius
 from .similarity import branch_similarity, flatten_features, linear_cka
+from .tuning_grid import GridComparison, read_grid, step_macs
 
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
@@ -25,4 +27,5 @@ __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean
            "LongComparison", "crossover_step", "read_long_comparison",
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness",
            "shuffle_patches", "class_mask_rate", "threshold_tradeoff",
-           "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka"]
+           "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka",
+           "GridComparison", "read_grid", "step_macs"]

@@ -1,0 +1,136 @@
+"""A tuning grid's artifacts as tables: every method at every grid point, beside its twin, its seeds and its cost.
+
+The grid is run by :mod:`semiformer_lib.train.grid` (issue 28: does the Semiformer built on the book's CNN beat
+FixMatch on that CNN when both are tuned alike?). Its artifacts are CLI run folders named
+``<method>_<teacher>_t<τ>_l<labels>_s<seed>`` (a pseudo-labeling run) or ``<method>_twin_l<labels>_s<seed>`` (its
+supervised twin, λ = 0). :func:`read_grid` reads and checks every one below a folder into :class:`GridComparison`:
+
+* ``runs`` — one row per run: ``name, method, twin, teacher, threshold, labels, seed``, the final test accuracy
+  (all 10 000 images) of each head (``conv``, ``transformer``, ``summed``; one-headed models: ``summed`` only) and of
+  the EMA's prediction (``ema``), the wall time in minutes, and the multiply-accumulates of one pseudo-labeling step
+  (``gmacs_per_step``: ``MACs/image · (3·(B + μB) + μB)`` — forward and backward of the students on the labeled and
+  the strong views, one forward of the teacher on the weak views; a twin's step is ``3·B``);
+* ``curves`` — one row per run and evaluation, the same accuracies on the curve's test images.
+
+From them: :meth:`GridComparison.points` (one method's grid at one seed), :meth:`GridComparison.seeds` (chosen
+points across seeds) and :meth:`GridComparison.lift` (each run minus its twin of the same seed).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..data import load_dataset
+from ..models import count_macs, create_model
+from ..train.replay import ArtifactError, read_artifact
+
+RUN_NAME = re.compile(r"(?P<method>[a-z0-9_]+?)_(?:(?P<teacher>conv|transformer|mean|ema)_t(?P<tau>[0-9.]+)|twin)"
+                      r"_l(?P<labels>\d+)_s(?P<seed>\d+)$")
+HEADS = ("conv", "transformer", "summed")
+
+
+@lru_cache(maxsize=None)
+def macs_per_image(model: str, dataset: str, image_size: int | None = None) -> int:
+    """Multiply-accumulates of one forward pass of a registered model on one image of a resident data set (at
+    ``image_size`` when set), counted on the meta device."""
+    test = load_dataset(dataset, "test")
+    image_shape, num_classes = test.image_shape, test.num_classes
+    if image_size is not None:
+        image_shape = (image_shape[0], image_size, image_size)
+    with torch.device("meta"):
+        network = create_model(model, img_size=image_shape[1], in_chans=image_shape[0], num_classes=num_classes)
+    return count_macs(network, (1, *image_shape))
+
+
+def step_macs(per_image: int, labeled: int, unlabeled: int, pseudo_labeling: bool) -> int:
+    """Multiply-accumulates of one training step: a backward pass costs about two forward passes, so the students
+    cost ``3·(B + μB)`` forward passes and the teacher ``μB``; a supervised step ``3·B``."""
+    return per_image * (3 * (labeled + unlabeled) + unlabeled if pseudo_labeling else 3 * labeled)
+
+
+@dataclass
+class GridComparison:
+    """A grid's runs as tables (see the module docstring)."""
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(self.runs["method"]))
+
+    def points(self, method: str, labels: int, seed: int) -> pd.DataFrame:
+        """``method``'s pseudo-labeling runs at one label budget and seed, best first, with its twin last."""
+        rows = self.runs[(self.runs["method"] == method) & (self.runs["labels"] == labels)
+                         & (self.runs["seed"] == seed)]
+        return pd.concat([rows[~rows["twin"]].sort_values("summed", ascending=False, kind="stable"),
+                          rows[rows["twin"]]]).reset_index(drop=True)
+
+    def seeds(self, labels: int, chosen: dict[str, tuple[str, float] | None], head: str = "summed") -> pd.DataFrame:
+        """Final accuracy of ``head`` for chosen runs across seeds: rows ``label → (teacher, τ)`` (None: the twin),
+        columns the seeds that every chosen run has, then their mean."""
+        table = {}
+        for label, point in chosen.items():
+            method = label.split(" ")[0]
+            rows = self.runs[(self.runs["labels"] == labels) & (self.runs["method"] == method)]
+            rows = rows[rows["twin"]] if point is None else rows[
+                ~rows["twin"] & (rows["teacher"] == point[0]) & (rows["threshold"] == point[1])]
+            table[label] = rows.set_index("seed")[head]
+        frame = pd.DataFrame(table).T.dropna(axis=1)
+        return frame.assign(mean=frame.mean(axis=1))
+
+    def lift(self, head: str = "summed") -> pd.DataFrame:
+        """Each pseudo-labeling run's final ``head`` accuracy minus its twin's (same method, labels and seed)."""
+        twins = self.runs[self.runs["twin"]].set_index(["method", "labels", "seed"])[head]
+        runs = self.runs[~self.runs["twin"]].copy()
+        runs["lift"] = [row[head] - twins.get((row["method"], row["labels"], row["seed"]), float("nan"))
+                        for _, row in runs.iterrows()]
+        return runs[["name", "method", "teacher", "threshold", "labels", "seed", head, "lift"]].reset_index(drop=True)
+
+
+def _identify(folder: Path, config: dict) -> dict:
+    """``method, twin, teacher, threshold, labels, seed`` from the folder's name, checked against its config."""
+    match = RUN_NAME.match(folder.name)
+    if match is None:
+        raise ArtifactError(f"{folder}: not a grid run (names are <method>_<teacher>_t<tau>_l<labels>_s<seed> or "
+                            "<method>_twin_l<labels>_s<seed>)")
+    twin = match["teacher"] is None
+    said = (twin, int(match["labels"]), int(match["seed"]))
+    done = (config["unlabeled_weight"] == 0, config["labels_per_class"], config["seed"])
+    if not twin:
+        said, done = (*said, match["teacher"], float(match["tau"])), (*done, config["teacher"], config["threshold"])
+    if said != done:
+        raise ArtifactError(f"{folder}: its name says (twin, labels, seed[, teacher, tau]) = {said}, its config {done}")
+    return {"method": match["method"], "twin": twin, "teacher": None if twin else config["teacher"],
+            "threshold": None if twin else config["threshold"], "labels": config["labels_per_class"],
+            "seed": config["seed"]}
+
+
+def read_grid(root: str | Path) -> GridComparison:
+    """Every grid artifact below ``root``, checked (:func:`~semiformer_lib.train.replay.read_artifact`), as a
+    :class:`GridComparison`."""
+    folders = sorted(path.parent for path in Path(root).rglob("results.json"))
+    if not folders:
+        raise ArtifactError(f"{root}: no grid artifact (<run name>/results.json)")
+    runs, curves = [], []
+    for folder in folders:
+        artifact = read_artifact(folder)
+        record, config = artifact.record, artifact.record["config"]
+        who = {"name": folder.name, **_identify(folder, config)}
+        per_image = macs_per_image(config["model"], config["dataset"], config["image_size"])
+        labeled = config["batch_size"]
+        unlabeled = max(1, round(config["unlabeled_ratio"] * labeled))
+        accuracies = {head: record["final"]["model"].get(head) for head in HEADS}
+        runs.append({**who, "model": config["model"], **accuracies, "ema": record["final"].get("ema", {}).get("summed"),
+                     "minutes": record["wall_seconds"] / 60, "gmacs_per_step":
+                     step_macs(per_image, labeled, unlabeled, not who["twin"]) / 1e9,
+                     "device": record["provenance"]["device"], "commit": record["provenance"]["git_commit"],
+                     "dirty": record["provenance"].get("git_dirty")})
+        curves += [{**who, "step": row["step"], **{h: row["model"].get(h) for h in HEADS},
+                    "ema": row.get("ema", {}).get("summed"), "mask_rate": row.get("mask_rate"),
+                    "pseudo_acc": row.get("pseudo_acc")} for row in artifact.rows]
+    return GridComparison(pd.DataFrame(runs), pd.DataFrame(curves))

@@ -25,6 +25,7 @@ from .pseudo_labels import (
                              method_color,
                              plot_class_mask_rate,
                              plot_gap_over_steps,
+                             plot_grid_screen,
                              plot_pseudo_label_quality,
                              plot_pseudo_label_windows,
                              plot_ssl_curves,
@@ -54,7 +55,7 @@ __all__ = [
     "plot_fusion_block", "plot_budget", "plot_head_accuracy", "plot_branch_similarity",
     "METHOD_COLORS", "TEACHER_COLORS", "method_color", "plot_ssl_curves", "plot_pseudo_label_quality",
     "plot_teacher_quality", "plot_threshold_tradeoff", "plot_class_mask_rate", "plot_gap_over_steps",
-    "plot_pseudo_label_windows",
+    "plot_pseudo_label_windows", "plot_grid_screen",
     "threshold_explorer",
     "HEAD_STYLES", "plot_run",
 ]

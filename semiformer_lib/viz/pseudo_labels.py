@@ -215,3 +215,34 @@ def plot_pseudo_label_windows(quality, title: str = "Pseudo-labels over the long
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(title, fontsize=11)
     return _finish(fig, rect=(0, 0.07, 1, 1))
+
+
+@styled
+def plot_grid_screen(points: dict, title: str = "Every method at every grid point, one seed"):
+    """A tuning grid at one seed: each method's final summed test accuracy at each of its grid points (coloured by
+    teacher, round for the lower τ and square for the higher), best first, and its supervised twin (grey diamond);
+    a dotted line marks each method's best. ``points``: ``{method label: frame}``, each frame one method's rows of
+    :meth:`semiformer_lib.analysis.tuning_grid.GridComparison.points` (``teacher``, ``threshold``, ``twin``,
+    ``summed``)."""
+    rows = [(label, row) for label, frame in points.items() for _, row in frame.iterrows()]
+    thresholds = sorted({row["threshold"] for _, row in rows if not row["twin"]})
+    fig, ax = plt.subplots(figsize=(6.8, 0.9 + 0.3 * len(rows)))
+    names = []
+    for y, (label, row) in enumerate(rows):
+        if row["twin"]:
+            ax.plot(100 * row["summed"], y, "D", color=PALETTE["other"], ms=6)
+            names.append(f"{label} · twin (labels only)")
+            continue
+        marker = "o" if row["threshold"] == thresholds[0] else "s"
+        ax.plot(100 * row["summed"], y, marker, color=TEACHER_COLORS.get(row["teacher"], PALETTE["other"]), ms=7)
+        names.append(f"{label} · {row['teacher']} teacher, τ {row['threshold']:g}")
+    start = 0
+    for label, frame in points.items():
+        best = frame.loc[~frame["twin"].astype(bool), "summed"].max()
+        ax.plot([100 * best] * 2, [start - 0.4, start + len(frame) - 0.6], ":", color=method_color(label), lw=1.2)
+        start += len(frame)
+    ax.set_yticks(range(len(rows)), names, fontsize=8.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("final test accuracy, summed prediction (%)")
+    ax.set_title(title)
+    return _finish(fig)

@@ -244,5 +244,5 @@ def plot_grid_screen(points: dict, title: str = "Every method at every grid poin
     ax.set_yticks(range(len(rows)), names, fontsize=8.5)
     ax.invert_yaxis()
     ax.set_xlabel("final test accuracy, summed prediction (%)")
-    ax.set_title(title)
+    fig.suptitle(title, fontsize=11)                # centred on the figure: the tick labels take the axes' left
     return _finish(fig)

@@ -89,6 +89,20 @@ def test_bad_values_are_refused_before_any_compute(override, message):
         load_config(CONFIG_DIR / "fashion_mnist_40.yaml", [override], profile="cpu")
 
 
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", "", "/tmp/x", "run name", "~x"])
+def test_a_run_name_is_one_folder_and_nothing_escapes_output_dir(tmp_path, capsys, name):
+    output = tmp_path / "runs"
+    code = main(["--config", str(CONFIG_DIR / "fashion_mnist_40.yaml"), "--profile", "cpu", "--restart",
+                 f"name={name}", f"output_dir={output}"])
+    assert code == 2 and "config key 'name' must be" in capsys.readouterr().err    # "name=" reads as null
+    assert sorted(tmp_path.iterdir()) == []                         # nothing written, inside or out
+
+
+def test_a_config_that_is_a_folder_is_named_as_one(capsys):
+    assert main(["--config", str(CONFIG_DIR / "payoff")]) == 2
+    assert "payoff is a folder; --config takes a YAML file in it" in capsys.readouterr().err
+
+
 def test_overrides_and_profiles():
     config = load_config(CONFIG_DIR / "fashion_mnist_40.yaml", ["steps=150", "teacher=ema"], profile="cpu")
     assert (config.steps, config.teacher, config.profile) == (150, "ema", "cpu")

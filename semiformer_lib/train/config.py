@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..ssl.objective import TEACHERS
 
 DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagenet")
 PRECISIONS = ("auto", "bf16", "fp32")
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")        # one path component: no separator, no "..", nothing to expand
 
 
 class ConfigError(ValueError):
@@ -94,6 +96,9 @@ class RunConfig:
     def __post_init__(self):
         _check_types(self)
         checks = [
+            ("name", RUN_NAME.fullmatch(self.name) is not None and self.name not in (".", ".."),
+             "one folder name of letters, digits and . _ - (the run lives in output_dir/name, and nothing of it "
+             "may be written or deleted outside that folder)"),
             ("dataset", self.dataset in DATASET_NAMES, f"one of {DATASET_NAMES}"),
             ("labels_per_class", self.labels_per_class is None or self.labels_per_class >= 1, "≥ 1 or null"),
             ("label_percent", self.label_percent is None or 0 < self.label_percent <= 100, "in (0, 100] or null"),
@@ -233,6 +238,9 @@ def parse_overrides(pairs: list[str]) -> dict:
 def _read_config_file(path: Path) -> tuple[dict, dict]:
     """``(values, profiles)`` of a YAML config file, refused with a :class:`ConfigError` naming it when it is
     missing, not YAML, or not a mapping."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; --config takes a YAML file in it, e.g. {path / 'base.yaml'} "
+                          "(the book's configs are in semiformer_lib/configs/)")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (the book's configs are in semiformer_lib/configs/)")
     try:

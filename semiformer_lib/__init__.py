@@ -4,8 +4,9 @@ ECCV 2022).
 The packages follow the book's story, each importing only those before it (an import-linter contract in
 ``pyproject.toml`` keeps them so): ``data`` → ``models`` → ``ssl`` (the pseudo-label objective of chapter 4) →
 ``train`` (the one training loop, its config, the full run) → ``analysis`` → ``viz``. Beneath them: ``precision``,
-``seeding``, ``progress``. Above them: ``profiles``, the book's plan of experiments, and ``claims``, which checks a
-chapter's statements.
+``seeding``, ``progress``. Above them: ``profiles``, the book's plan of experiments, ``claims``, which checks a
+chapter's statements, and ``predict``, which puts a finished run to use (``load_run``, ``python -m
+semiformer_lib.predict``).
 """
 import warnings
 
@@ -20,4 +21,12 @@ from .profiles import Profile, budgets, get_profile  # noqa: E402
 from .seeding import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["claim", "ClaimFailed", "Profile", "budgets", "get_profile", "seed_everything", "__version__"]
+__all__ = ["claim", "ClaimFailed", "Profile", "budgets", "get_profile", "seed_everything", "load_run", "__version__"]
+
+
+def __getattr__(name: str):
+    """``semiformer_lib.load_run``: imported on first use (it brings Pillow and the checkpoint reader along)."""
+    if name == "load_run":
+        from .predict import load_run
+        return load_run
+    raise AttributeError(f"module 'semiformer_lib' has no attribute {name!r}")

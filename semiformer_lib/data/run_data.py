@@ -45,6 +45,7 @@ class RunData:
     labeled_batches: Batches | None = None
     probe: ImageSet | None = None
     description: dict = field(default_factory=dict)
+    classes: tuple[str, ...] = ()                       # class names, in label order (what a prediction names)
 
 
 def share_batches(dataset: ImageSet, rank: int = 0, world_size: int = 1, batch_size: int = EVAL_BATCH) -> Batches:
@@ -83,7 +84,7 @@ def resident_run_data(labeled: ImageSet, unlabeled: ImageSet | None, test: Image
                    share_batches(test, rank, world_size), labeled.num_classes, labeled.image_shape, labeled.mean,
                    labeled.std, len(labeled) + (len(unlabeled) if unlabeled is not None else 0), train_probe, probe,
                    {"labeled": len(labeled), "unlabeled": len(unlabeled) if unlabeled is not None else 0,
-                    "test": len(test), "curve_test": len(curve_test)})
+                    "test": len(test), "curve_test": len(curve_test)}, tuple(labeled.classes))
 
 
 def resized(dataset: ImageSet, size: int | None) -> ImageSet:
@@ -152,4 +153,5 @@ def streamed_run_data(root: Path, *, image_size: int | None, label_percent: floa
     curve_count = len(val) if eval_size is None else min(eval_size, len(val))
     return RunData(sources[0], sources[1], val_batches(curve_count), val_batches(len(val)), len(train_set.classes),
                    (3, size, size), IMAGENET_MEAN, IMAGENET_STD, len(train_set),
-                   description={"labeled": len(labeled_index), "unlabeled": len(unlabeled_index), "test": len(val)})
+                   description={"labeled": len(labeled_index), "unlabeled": len(unlabeled_index), "test": len(val)},
+                   classes=tuple(train_set.classes))

@@ -121,6 +121,14 @@ def build_data(config: RunConfig, process: distributed.Process) -> RunData:
                           probe_size=config.probe_size, **options)
 
 
+def data_record(data: RunData) -> dict:
+    """What ``results.json`` says of a run's data: its sizes, and what a prediction needs to prepare an image and
+    name its class (``image_shape`` ``[C, H, W]``, the normalisation ``mean`` and ``std``, ``classes`` in label
+    order)."""
+    return {**data.description, "image_shape": list(data.image_shape), "mean": list(data.mean),
+            "std": list(data.std), "classes": list(data.classes)}
+
+
 # --- model ------------------------------------------------------------------------------------------------------
 
 def build_model(config: RunConfig, data: RunData, process: distributed.Process) -> tuple[nn.Module, nn.Module]:
@@ -278,7 +286,7 @@ def _run(config: RunConfig, run_dir: Path, checkpoint: dict | None, clock: RunCl
         last = next(s.last for s in sinks if isinstance(s, Checkpoints))
         return {"stopped_at": state.step, "checkpoint": str(last or run_dir / "checkpoints")}
     record = {"config": config.as_dict(), "provenance": provenance(process.device, process.world_size),
-              "started": clock.started, "schedule": state.lengths, "data": state.data.description,
+              "started": clock.started, "schedule": state.lengths, "data": data_record(state.data),
               "wall_seconds": clock.seconds(), "train_seconds": state.train_seconds,
               "images_per_second": state.images_seen / max(state.train_seconds, 1e-9),
               "final": final_accuracies(state), "curves": state.metrics}

@@ -104,18 +104,26 @@ def test_a_grid_trains_through_the_cli_copies_artifacts_and_resumes(tmp_path):
     base.write_text((PAYOFF.parent / "base.yaml").read_text() + "\nsteps: 6\nsupervised_steps: 3\nwarmup_steps: 2\n"
                     "eval_every: 3\neval_size: 50\nfinal_eval_size: 50\nlabels_per_class: 4\n"
                     f"output_dir: {tmp_path / 'runs'}\n")
-    plan = write_plan(tmp_path, base=str(base), thresholds=[0.5],
+    plan = write_plan(tmp_path, base=str(base), thresholds=[0.5, 0.95],
                       methods={"fixmatch_cnn": {"model": "cnn_mini", "teachers": ["mean"]}},
-                      stages=[{"name": "screen", "labels_per_class": [4], "seeds": [0]}])
+                      stages=[{"name": "screen", "labels_per_class": [4], "seeds": [0]},
+                              {"name": "confirm", "labels_per_class": [4], "seeds": [1], "best_of": "screen"}])
     command = [sys.executable, "-m", "semiformer_lib.train.grid", str(plan), "--allow-dirty"]
     first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "2 runs to do" in first.stdout and first.stdout.count("finished ") == 2
-    for name in ("fixmatch_cnn_mean_t0.5_l4_s0", "fixmatch_cnn_twin_l4_s0"):
-        record = json.loads((tmp_path / "results" / name / "results.json").read_text())
-        assert record["config"]["name"] == name and record["config"]["threads"] == 1
-        assert (tmp_path / "results" / name / "metrics.jsonl").read_text().count("\n") == 2
+    assert "3 runs to do now" in first.stdout and "confirm: fixmatch_cnn waits" in first.stdout
+    assert first.stdout.count("finished ") == 5                  # the screen, then the confirm stage it unlocked
+    results = tmp_path / "results"
+    screened = {tau: grid.final_accuracy(results, f"fixmatch_cnn_mean_t{tau}_l4_s0") for tau in ("0.5", "0.95")}
+    best = max(screened, key=screened.get)                       # ties: the first in grid order
+    assert sorted(p.name for p in results.iterdir()) == sorted(
+        ["fixmatch_cnn_mean_t0.5_l4_s0", "fixmatch_cnn_mean_t0.95_l4_s0", "fixmatch_cnn_twin_l4_s0",
+         f"fixmatch_cnn_mean_t{best}_l4_s1", "fixmatch_cnn_twin_l4_s1"])
+    record = json.loads((results / "fixmatch_cnn_twin_l4_s0" / "results.json").read_text())
+    assert record["config"]["name"] == "fixmatch_cnn_twin_l4_s0" and record["config"]["threads"] == 1
+    assert record["config"]["unlabeled_weight"] == 0 and record["provenance"]["git_commit"]
+    assert (results / "fixmatch_cnn_twin_l4_s0" / "metrics.jsonl").read_text().count("\n") == 2
     again = subprocess.run(command + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert again.returncode == 0 and again.stdout.count(" %") == 2          # both listed with their accuracy
+    assert again.returncode == 0 and again.stdout.count(" %") == 5          # each listed with its accuracy
     rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert "0 runs to do" in rerun.stdout                                     # nothing trains twice
+    assert "0 runs to do now" in rerun.stdout and "started" not in rerun.stdout   # nothing trains twice

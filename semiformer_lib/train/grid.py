@@ -21,10 +21,11 @@ steps on the labels alone) at each of its seeds. Run names say what differs:
 ``pair_conv_t0.7_l40_s0``, ``fixmatch_cnn_mean_t0.95_l40_s1``, ``pair_twin_l40_s0``.
 
 ``python -m semiformer_lib.train.grid PLAN [--jobs 2] [--stage NAME] [--list]`` runs every run of the plan whose
-artifact is missing, ``jobs`` at a time, each a ``python -m semiformer_lib.train`` process on one CPU thread, and
-copies ``results.json`` and ``metrics.jsonl`` to ``results/<name>/`` as each one finishes (so an interrupted grid
-keeps what finished; run it again to go on). Artifacts must come from a committed tree: a dirty one is refused
-unless ``--allow-dirty`` (the artifacts then say so, and the replay test rejects them from the book).
+artifact is missing (a stage that takes the best of another starts once that one has finished), ``jobs`` at a
+time, each a ``python -m semiformer_lib.train`` process on one CPU thread, and copies ``results.json`` and
+``metrics.jsonl`` to ``results/<name>/`` as each one finishes (so an interrupted grid keeps what finished; run it
+again to go on). Artifacts must come from a committed tree: a dirty one is refused unless ``--allow-dirty`` (for a
+trial; its artifacts then record ``git_dirty: true``).
 """
 from __future__ import annotations
 
@@ -177,52 +178,69 @@ def plan_runs(plan: Plan, results: Path | None = None) -> tuple[list[GridRun], l
     return list(unique.values()), waiting
 
 
+def missing_runs(plan: Plan, results: Path, stage: str | None = None, skip=()) -> tuple[list[GridRun], list[str]]:
+    """The plan's runs (of ``stage``, when given) that have no artifact yet and are not in ``skip``, in order, and
+    the notes of the stages still waiting."""
+    runs, waiting = plan_runs(plan, results)
+    return [run for run in runs if (stage is None or run.stage == stage) and run.name not in skip
+            and not (results / run.name / "results.json").is_file()], waiting
+
+
+def _launch(plan: Plan, run: GridRun, python: str) -> tuple:
+    """Start ``run`` as a CLI process on one thread; ``(process, log handle, run folder, start time)``."""
+    config = load_config(plan.base, run.arguments())
+    log = Path(config.output_dir) / f"{run.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [python, "-m", "semiformer_lib.train", "--config", str(plan.base), *run.arguments(), "--no-progress"]
+    handle = log.open("w")
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "SEMIFORMER_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=environment)
+    print(f"started  {run.name}", flush=True)
+    return process, handle, Path(config.output_dir) / run.name, time.perf_counter()
+
+
+def _collect(name: str, launched: tuple, results: Path) -> bool:
+    """A run's process has ended: copy its artifact to ``results/name`` and say so; False when it failed."""
+    process, handle, folder, started = launched
+    handle.close()
+    minutes = (time.perf_counter() - started) / 60
+    if process.returncode != 0 or not (folder / "results.json").is_file():
+        print(f"FAILED   {name} (exit {process.returncode}, {minutes:.1f} min): see {handle.name}", flush=True)
+        return False
+    target = results / name
+    target.mkdir(parents=True, exist_ok=True)
+    for file in ("results.json", "metrics.jsonl"):
+        shutil.copy2(folder / file, target / file)
+    print(f"finished {name}: {100 * final_accuracy(results, name):.2f} % in {minutes:.1f} min", flush=True)
+    return True
+
+
 def run_grid(plan: Plan, jobs: int = 2, stage: str | None = None, allow_dirty: bool = False,
              results: Path | None = None, python: str = sys.executable) -> int:
-    """Run the plan's missing runs, ``jobs`` at a time (see the module docstring); returns how many failed."""
+    """Run the plan's missing runs, ``jobs`` at a time (see the module docstring), until none is left: a stage that
+    takes the best of an earlier one starts as soon as that one has finished. Returns how many runs failed."""
     results = plan.results if results is None else results
     _, dirty = git_commit()
     if dirty and not allow_dirty:
         raise ConfigError("the library's git tree has uncommitted changes: commit them first, so that every artifact "
                           "names the code that made it (or pass --allow-dirty for a trial)")
-    runs, waiting = plan_runs(plan, results)
-    todo = [run for run in runs if (stage is None or run.stage == stage)
-            and not (results / run.name / "results.json").is_file()]
+    todo, waiting = missing_runs(plan, results, stage)
     for run in todo:                    # every config checked before the first run starts
         load_config(plan.base, run.arguments())
-    print(f"{len(todo)} runs to do, {jobs} at a time; artifacts to {results}" + "".join(f"\n  {w}" for w in waiting),
-          flush=True)
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "SEMIFORMER_THREADS": "1"}
-    running, failed, queue = {}, 0, list(todo)
-    while queue or running:
+    print(f"{len(todo)} runs to do now, {jobs} at a time; artifacts to {results}"
+          + "".join(f"\n  {w}" for w in waiting), flush=True)
+    running, started, failed = {}, set(), 0
+    while True:
+        queue, _ = missing_runs(plan, results, stage, skip=started)      # finished stages unlock the next ones
         while queue and len(running) < jobs:
             run = queue.pop(0)
-            config = load_config(plan.base, run.arguments())
-            log = Path(config.output_dir) / f"{run.name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            command = [python, "-m", "semiformer_lib.train", "--config", str(plan.base), *run.arguments(),
-                       "--no-progress"]
-            handle = log.open("w")
-            running[run.name] = (subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=environment),
-                                 handle, Path(config.output_dir) / run.name, time.perf_counter())
-            print(f"started  {run.name}", flush=True)
+            started.add(run.name)
+            running[run.name] = _launch(plan, run, python)
+        if not running:
+            return failed
         time.sleep(2)
-        for name, (process, handle, folder, started) in list(running.items()):
-            if process.poll() is None:
-                continue
-            handle.close()
-            del running[name]
-            minutes = (time.perf_counter() - started) / 60
-            if process.returncode != 0 or not (folder / "results.json").is_file():
-                failed += 1
-                print(f"FAILED   {name} (exit {process.returncode}, {minutes:.1f} min): see {handle.name}", flush=True)
-                continue
-            target = results / name
-            target.mkdir(parents=True, exist_ok=True)
-            for file in ("results.json", "metrics.jsonl"):
-                shutil.copy2(folder / file, target / file)
-            print(f"finished {name}: {100 * final_accuracy(results, name):.2f} % in {minutes:.1f} min", flush=True)
-    return failed
+        for name in [name for name, launched in running.items() if launched[0].poll() is not None]:
+            failed += not _collect(name, running.pop(name), results)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,16 +11,23 @@ import torch
 
 from .cifar import load_cifar
 from .datasets import ImageSet, dataset_root, load_fashion_mnist
+from .folder import LAYOUT, load_image_folder
+from .idx import DatasetFileError
 from .stl10 import load_stl10
 
-RESIDENT_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10")
+RESIDENT_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10", "folder")
 
 
 def load_dataset(name: str, split: str = "train", device: str | torch.device = "cpu",
-                 root: str | Path | None = None) -> ImageSet:
-    """Load a resident dataset by name — ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"`` or ``"stl10"`` —
-    from ``root`` (default: see :func:`dataset_root`; Fashion-MNIST also looks in Debian's folder). ImageNet is
-    streamed instead: :mod:`semiformer_lib.data.imagenet`."""
+                 root: str | Path | None = None, image_size: int | None = None) -> ImageSet:
+    """Load a resident dataset by name — ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"``, ``"stl10"``, or
+    ``"folder"``: your own images under ``root`` (:mod:`.folder`, resized to ``image_size``) — from ``root``
+    (default: see :func:`dataset_root`; Fashion-MNIST also looks in Debian's folder). ImageNet is streamed instead:
+    :mod:`semiformer_lib.data.imagenet`."""
+    if name == "folder":
+        if root is None:
+            raise DatasetFileError(f"dataset folder needs data_root=PATH, the folder laid out as {LAYOUT}")
+        return load_image_folder(root, split, image_size, device)
     if name == "fashion-mnist":
         return load_fashion_mnist(split, device, root)
     if name in ("cifar10", "cifar100"):

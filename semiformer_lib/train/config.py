@@ -31,7 +31,7 @@ import yaml
 
 from ..ssl.objective import TEACHERS
 
-DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagenet")
+DATASET_NAMES = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagenet", "folder")
 PRECISIONS = ("auto", "bf16", "fp32")
 RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")        # one path component: no separator, no "..", nothing to expand
 
@@ -45,7 +45,8 @@ class RunConfig:
     """Every knob of a run. Defaults are the book's Fashion-MNIST run at the cpu profile's size."""
     name: str = "run"
     dataset: str = "fashion-mnist"
-    data_root: str | None = None          # None → the dataset's default folder (see semiformer_lib.data)
+    data_root: str | None = None          # None → the dataset's default folder (see semiformer_lib.data); dataset
+                                          # folder: your images, data_root/train/<class>/* (semiformer_lib.data.folder)
     labels_per_class: int | None = 40     # class-balanced labeled subset …
     label_percent: float | None = None    # … or a share of the training images (ImageNet 1 / 10)
     label_list: str | None = None         # … or a file of labeled image names (e.g. SimCLR's 1 % / 10 % lists)

@@ -110,8 +110,10 @@ def build_data(config: RunConfig, process: distributed.Process) -> RunData:
                                  eval_size=config.eval_size, workers=config.workers, device=process.device, **options)
     if config.label_list is not None:
         raise ConfigError("label_list is for ImageNet; resident data sets use labels_per_class or label_percent")
-    train_set = resized(load_dataset(config.dataset, "train", process.device, config.data_root), config.image_size)
-    test = resized(load_dataset(config.dataset, "test", process.device, config.data_root), config.image_size)
+    def read(split):        # a folder of images is resized as it is read; the other data sets afterwards
+        return resized(load_dataset(config.dataset, split, process.device, config.data_root, config.image_size),
+                       config.image_size)
+    train_set, test = read("train"), read("test")
     if config.final_eval_size is not None:     # a quick check: the first test images, not all of them
         test = test.subset(torch.arange(min(config.final_eval_size, len(test))))
     return split_run_data(train_set, test, split_seed=config.split_seed, unlabeled_size=config.unlabeled_size,

@@ -24,20 +24,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from .data import load_dataset, to_model_input
+from .data import DatasetFileError, load_dataset, to_model_input
+from .data.folder import IMAGE_SUFFIXES
+from .data.folder import read_images as read_image_files
 from .models import create_model
 from .models.interface import HEAD_NAMES, eval_mode, head_logits, is_two_headed
 from .train.checkpoint import CheckpointError, checkpoint_name, load_checkpoint
 from .train.config import ConfigError, RunConfig
 from .train.results import ResultsError, read_results
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
 
 class PredictError(ValueError):
     """A run folder or an image cannot be used; the message names it and the way out."""
@@ -158,24 +155,15 @@ def image_files(paths: list[str | Path]) -> list[Path]:
 
 
 def read_images(files: list[Path], image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """Each file as the run's input: converted to its channels, resized to its size: uint8 ``[N, C, H, W]``."""
+    """Each file as the run's input, converted to its channels and resized to its size as a folder data set's
+    images are (:func:`semiformer_lib.data.folder.read_images`): uint8 ``[N, C, H, W]``."""
     channels, height, width = image_shape
-    mode = {1: "L", 3: "RGB"}.get(channels)
-    if mode is None:
-        raise PredictError(f"this run takes {channels}-channel images; files can be read for 1 or 3 channels")
-    arrays = []
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                image = image.convert(mode)
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as err:
-            raise PredictError(f"{file} cannot be read as an image ({type(err).__name__}: {err}); remove it or "
-                               "name the images one by one") from None
-        arrays.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
-    return torch.from_numpy(np.stack(arrays))
+    if height != width:
+        raise PredictError(f"this run takes {height}×{width} images; files are read square")
+    try:
+        return torch.from_numpy(read_image_files(files, channels, height))
+    except DatasetFileError as err:
+        raise PredictError(f"{err}, or name the images one by one") from None
 
 
 def predict(run: LoadedRun, paths: list[str | Path], head: str = "summed") -> list[dict]:

@@ -155,15 +155,20 @@ def test_the_command_line_names_the_failing_file(artifacts, capsys):
 
 # ---- the long comparison, read from artifacts --------------------------------------------------------------------
 
+def as_named_runs(artifacts: Path, folder: Path, ssl_name: str, twin_name: str) -> tuple[dict, dict]:
+    """The made run and its twin copied into ``folder`` under the given names; their two results records."""
+    shutil.copytree(artifacts / "ssl", folder / ssl_name)
+    shutil.copytree(artifacts / "twin", folder / twin_name)
+    return tuple(json.loads((artifacts / name / "results.json").read_text()) for name in ("ssl", "twin"))
+
+
 def test_the_long_comparison_pairs_each_run_with_its_twin(artifacts, tmp_path):
     import pandas as pd
 
     from semiformer_lib.analysis import crossover_step, read_long_comparison
     long = tmp_path / "long"
-    shutil.copytree(artifacts / "ssl", long / "long_semiformer_s0")
-    shutil.copytree(artifacts / "twin", long / "long_semiformer_twin_s0")
+    ssl, twin = as_named_runs(artifacts, long, "long_semiformer_s0", "long_semiformer_twin_s0")
     comparison = read_long_comparison(long)
-    ssl, twin = (json.loads((artifacts / name / "results.json").read_text()) for name in ("ssl", "twin"))
     assert comparison.methods == ["Semiformer"] and comparison.seeds == [0] and comparison.supervised_steps == 4
     assert comparison.lift("summed").loc[0, "Semiformer"] == pytest.approx(
         ssl["final"]["model"]["summed"] - twin["final"]["model"]["summed"])
@@ -186,10 +191,8 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     from semiformer_lib.analysis import read_grid, step_macs
     from semiformer_lib.models import count_macs, create_model
     grid = tmp_path / "grid"
-    shutil.copytree(artifacts / "ssl", grid / "fixmatch_cnn_mean_t0.7_l4_s0")
-    shutil.copytree(artifacts / "twin", grid / "fixmatch_cnn_twin_l4_s0")
+    ssl, twin = as_named_runs(artifacts, grid, "fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0")
     comparison = read_grid(grid)
-    ssl, twin = (json.loads((artifacts / name / "results.json").read_text()) for name in ("ssl", "twin"))
     assert comparison.methods == ["fixmatch_cnn"]
     points = comparison.points("fixmatch_cnn", labels=4, seed=0)
     assert list(points["name"]) == ["fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0"]    # twin last

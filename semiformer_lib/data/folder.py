@@ -69,8 +69,13 @@ def _is_gray(path: Path) -> bool:
             from None
 
 
-def _read(paths: list[Path], mode: str, size: int) -> np.ndarray:
-    """The images at ``paths`` as ``[N, C, size, size]`` uint8."""
+def read_images(paths: list[Path], channels: int, size: int) -> np.ndarray:
+    """The image files at ``paths`` converted to ``channels`` (1: gray, 3: RGB) and resized to ``size × size``
+    (bilinear, antialiased): ``[N, C, size, size]`` uint8. :class:`DatasetFileError` names a file that cannot be
+    read. The preprocessing of a folder data set, and of the images a finished run predicts."""
+    mode = {1: "L", 3: "RGB"}.get(channels)
+    if mode is None:
+        raise DatasetFileError(f"images can be read as 1 (gray) or 3 (RGB) channels, not {channels}")
     arrays = []
     for path in paths:
         try:
@@ -83,7 +88,7 @@ def _read(paths: list[Path], mode: str, size: int) -> np.ndarray:
             raise DatasetFileError(f"{path} cannot be read as an image ({type(err).__name__}); remove or replace "
                                    "it") from None
         arrays.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
-    return np.stack(arrays) if arrays else np.zeros((0, 1 if mode == "L" else 3, size, size), dtype=np.uint8)
+    return np.stack(arrays) if arrays else np.zeros((0, channels, size, size), dtype=np.uint8)
 
 
 def _held_out(counts: list[int]) -> list[np.ndarray]:
@@ -104,8 +109,7 @@ def _read_folder(root: Path, size: int) -> dict:
     each split ``(images [N, C, S, S] uint8, labels [N] int64)``."""
     classes, files = _class_files(root / "train")
     unlabeled_files = _images_in(root / "unlabeled") if (root / "unlabeled").is_dir() else []
-    gray = all(_is_gray(path) for group in files for path in group)
-    mode = "L" if gray else "RGB"
+    channels = 1 if all(_is_gray(path) for group in files for path in group) else 3
     if (root / "val").is_dir():
         _, test_files = _class_files(root / "val", classes)
         train_files = files
@@ -118,10 +122,10 @@ def _read_folder(root: Path, size: int) -> dict:
     def labeled(groups):
         paths = [p for group in groups for p in group]
         labels = np.concatenate([np.full(len(group), k) for k, group in enumerate(groups)])
-        return _read(paths, mode, size), labels
+        return read_images(paths, channels, size), labels
 
     train_images, train_labels = labeled(train_files)
-    extra = _read(unlabeled_files, mode, size)
+    extra = read_images(unlabeled_files, channels, size)
     train = (np.concatenate([train_images, extra]),
              np.concatenate([train_labels, np.full(len(extra), UNKNOWN_LABEL)]))
     return {"classes": tuple(classes), "train": train, "test": labeled(test_files)}

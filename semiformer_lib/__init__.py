@@ -16,12 +16,13 @@ from tqdm import TqdmWarning
 # are the intended fall-back there (see semiformer_lib.progress), so that warning only adds noise to chapters.
 warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
-from .claims import ClaimFailed, claim  # noqa: E402
+from .claims import ClaimFailed, check, claim, finding  # noqa: E402
 from .profiles import Profile, budgets, get_profile  # noqa: E402
 from .seeding import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["claim", "ClaimFailed", "Profile", "budgets", "get_profile", "seed_everything", "load_run", "__version__"]
+__all__ = ["claim", "check", "finding", "ClaimFailed", "Profile", "budgets", "get_profile", "seed_everything",
+           "load_run", "__version__"]
 
 
 def __getattr__(name: str):

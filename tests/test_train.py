@@ -1,10 +1,12 @@
 """The training loop learns, is deterministic on CPU, and refuses bad settings before computing anything."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from semiformer_lib import ClaimFailed, claim, get_profile
+from semiformer_lib import ClaimFailed, check, claim, finding, get_profile
 from semiformer_lib.models import create_model
 from semiformer_lib.seeding import seed_everything
 from semiformer_lib.train import (ConfigError, RunConfig, accuracy, confusion_matrix, eval_subset, fit,
@@ -113,6 +115,33 @@ def test_the_budgets_table_reads_each_chapters_config():
     assert live["labels-only steps"] < live["steps"] < row["steps"]
     assert table.loc["3 · fusion ablation", "steps"] == get_profile("cpu").fusion_ablation_steps
     assert (table.loc["1–2 · ViT and CNN on labels alone", ["unlabeled / step", "unlabeled pool"]] == 0).all()
+
+
+def test_claims_say_their_kind_and_a_finding_shows_every_seed(capsys):
+    check("a resumed run equals the uninterrupted one", True)
+    finding("pseudo-labels lift the model over its twin (points)", {0: 2.14, 1: 0.4, 2: 1.66}, holds=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "\u2713 check: a resumed run equals the uninterrupted one"
+    assert lines[1] == ("\u2713 finding: pseudo-labels lift the model over its twin (points) \u27e8seed 0 +2.1 · "
+                        "seed 1 +0.4 · seed 2 +1.7 · mean +1.4, range +0.4 … +2.1\u27e9")
+    with pytest.raises(ClaimFailed, match="\u2717 finding: it wins on every seed \u27e8seed 0 -1.00"):
+        finding("it wins on every seed", {0: -1.0, 1: 2.0}, holds=False, fmt="{:+.2f}")
+    with pytest.raises(ValueError, match="at least two seeds"):
+        finding("one seed says so", {0: 3.0}, holds=True)
+
+
+def test_the_nbval_sanitizer_blanks_a_findings_values_and_keeps_its_verdict():
+    import re
+
+    from nbval.plugin import get_sanitize_patterns          # read as nbval reads it
+    patterns = get_sanitize_patterns((Path(__file__).parent / "nbval_sanitize.cfg").read_text())
+    line = "\u2713 finding: it wins \u27e8seed 0 +2.1 · seed 1 +0.4 · mean +1.3, range +0.4 … +2.1\u27e9"
+    blank = []
+    for text in (line, line.replace("+2.1", "+1.9")):     # the same claim on a machine that sums otherwise
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        blank.append(text)
+    assert blank[0] == blank[1] == "\u2713 finding: it wins FINDING-VALUES"
 
 
 def test_claim_prints_check_or_raises(capsys):

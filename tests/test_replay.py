@@ -203,6 +203,10 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     assert step_macs(per_image, 8, 8, False) == 3 * 8 * per_image
     lift = comparison.lift()
     assert lift.loc[0, "lift"] == pytest.approx(ssl["final"]["model"]["summed"] - twin["final"]["model"]["summed"])
+    summary = comparison.summary(4)
+    assert len(summary) == 1 and summary.loc[0, "seeds"] == (0,) and summary.loc[0, "threshold"] == 0.7
+    assert summary.loc[0, "lift"] == pytest.approx(lift.loc[0, "lift"])
+    assert summary.loc[0, "gmacs_per_step"] == points.loc[0, "gmacs_per_step"]
     seeds = comparison.seeds(4, {"fixmatch_cnn τ 0.7": ("mean", 0.7), "fixmatch_cnn twin": None})
     assert list(seeds.columns) == [0, "mean"] and seeds.loc["fixmatch_cnn twin", 0] == twin["final"]["model"]["summed"]
     (grid / "fixmatch_cnn_twin_l4_s0").rename(grid / "fixmatch_cnn_mean_t0.95_l4_s0")     # a twin under a run's name

@@ -13,7 +13,8 @@ supervised twin, λ = 0). :func:`read_grid` reads and checks every one below a f
 * ``curves`` — one row per run and evaluation, the same accuracies on the curve's test images.
 
 From them: :meth:`GridComparison.points` (one method's grid at one seed), :meth:`GridComparison.seeds` (chosen
-points across seeds) and :meth:`GridComparison.lift` (each run minus its twin of the same seed).
+points across seeds), :meth:`GridComparison.lift` (each run minus its twin of the same seed) and
+:meth:`GridComparison.summary` (every grid point's means over its seeds, with its cost).
 """
 from __future__ import annotations
 
@@ -82,6 +83,23 @@ class GridComparison:
             table[label] = rows.set_index("seed")[head]
         frame = pd.DataFrame(table).T.dropna(axis=1)
         return frame.assign(mean=frame.mean(axis=1))
+
+    def summary(self, labels: int) -> pd.DataFrame:
+        """Every grid point at one label budget, best mean first within each method: its seeds, the mean final
+        accuracy of the summed prediction, of each head and of the EMA, the mean lift over the twin of the same
+        seed, the multiply-accumulates of one step and the mean wall time."""
+        lifts = self.lift().set_index("name")["lift"]
+        rows = self.runs[(self.runs["labels"] == labels) & ~self.runs["twin"]].copy()
+        rows["lift"] = rows["name"].map(lifts)
+        table = (rows.groupby(["method", "teacher", "threshold"], sort=False)
+                 .agg(seeds=("seed", lambda s: tuple(sorted(s))), summed=("summed", "mean"), conv=("conv", "mean"),
+                      transformer=("transformer", "mean"), ema=("ema", "mean"), lift=("lift", "mean"),
+                      gmacs_per_step=("gmacs_per_step", "first"), minutes=("minutes", "mean"))
+                 .reset_index())
+        order = {method: i for i, method in enumerate(self.methods)}
+        table["order"] = table["method"].map(order)
+        return (table.sort_values(["order", "summed"], ascending=[True, False], kind="stable")
+                .drop(columns="order").reset_index(drop=True))
 
     def lift(self, head: str = "summed") -> pd.DataFrame:
         """Each pseudo-labeling run's final ``head`` accuracy minus its twin's (same method, labels and seed)."""

@@ -164,5 +164,8 @@ def test_a_run_streams_an_image_tree_end_to_end(tmp_path):
                        warmup_steps=1, batch_size=2, unlabeled_ratio=1.0, teacher="mean", workers=0, eval_every=2,
                        checkpoint_every=4, output_dir=str(tmp_path / "runs"))
     record = train(config, progress=False)
-    assert record["data"] == {"labeled": 6, "unlabeled": 18, "test": 6}
+    assert {key: record["data"][key] for key in ("labeled", "unlabeled", "test")} == {
+        "labeled": 6, "unlabeled": 18, "test": 6}
+    assert record["data"]["classes"] == ["n00000000", "n00000001", "n00000002"]      # what a prediction names
+    assert record["data"]["image_shape"] == [3, 16, 16] and len(record["data"]["mean"]) == 3
     assert record["curves"][-1]["mask_rate"] is not None and 0 <= record["final"]["model"]["summed"] <= 1

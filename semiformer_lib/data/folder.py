@@ -116,8 +116,8 @@ def _read_folder(root: Path, size: int) -> dict:
     else:
         held = _held_out([len(group) for group in files])
         test_files = [[group[i] for i in keep] for group, keep in zip(files, held)]
-        train_files = [[p for i, p in enumerate(group) if i not in set(keep.tolist())]
-                       for group, keep in zip(files, held)]
+        held_sets = [set(keep.tolist()) for keep in held]
+        train_files = [[p for i, p in enumerate(group) if i not in kept] for group, kept in zip(files, held_sets)]
 
     def labeled(groups):
         paths = [p for group in groups for p in group]

@@ -193,7 +193,7 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     grid = tmp_path / "grid"
     ssl, twin = as_named_runs(artifacts, grid, "fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0")
     comparison = read_grid(grid)
-    assert comparison.methods == ["fixmatch_cnn"]
+    assert comparison.methods == ["fixmatch_cnn"] and comparison.supervised_steps == ssl["config"]["supervised_steps"]
     points = comparison.points("fixmatch_cnn", labels=4, seed=0)
     assert list(points["name"]) == ["fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0"]    # twin last
     assert points.loc[0, "summed"] == ssl["final"]["model"]["summed"] and points.loc[0, "conv"] is None
@@ -207,8 +207,21 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     assert len(summary) == 1 and summary.loc[0, "seeds"] == (0,) and summary.loc[0, "threshold"] == 0.7
     assert summary.loc[0, "lift"] == pytest.approx(lift.loc[0, "lift"])
     assert summary.loc[0, "gmacs_per_step"] == points.loc[0, "gmacs_per_step"]
-    seeds = comparison.seeds(4, {"fixmatch_cnn τ 0.7": ("mean", 0.7), "fixmatch_cnn twin": None})
-    assert list(seeds.columns) == [0, "mean"] and seeds.loc["fixmatch_cnn twin", 0] == twin["final"]["model"]["summed"]
+    assert comparison.best_point("fixmatch_cnn", labels=4, seed=0) == ("mean", 0.7)
+    seeds = comparison.seeds(4, {"FixMatch τ 0.7": ("fixmatch_cnn", "mean", 0.7), "twin": ("fixmatch_cnn", None)})
+    assert list(seeds.columns) == [0, "mean"] and seeds.loc["twin", 0] == twin["final"]["model"]["summed"]
+    assert seeds.loc["FixMatch τ 0.7", "mean"] == ssl["final"]["model"]["summed"]
+    gaps = comparison.gap_over_steps(4, {"FixMatch": ("fixmatch_cnn", "mean", 0.7)})
+    rows = {name: [json.loads(line) for line in (grid / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0")}
+    steps = [row["step"] for row in rows["fixmatch_cnn_mean_t0.7_l4_s0"]]
+    assert list(gaps.columns) == [("FixMatch", 0)] and list(gaps.index) == steps
+    assert gaps[("FixMatch", 0)].iloc[-1] == pytest.approx(rows["fixmatch_cnn_mean_t0.7_l4_s0"][-1]["ema"]["summed"]
+                                                           - rows["fixmatch_cnn_twin_l4_s0"][-1]["ema"]["summed"])
+    quality = comparison.pseudo_label_quality(4, {"FixMatch": ("fixmatch_cnn", "mean", 0.7)})
+    windows = [row for row in rows["fixmatch_cnn_mean_t0.7_l4_s0"] if row["mask_rate"] is not None]
+    assert list(quality["step"]) == [row["step"] for row in windows] and len(windows) > 0
+    assert list(quality["confident_acc"]) == pytest.approx([row["confident_acc"] for row in windows], nan_ok=True)
     (grid / "fixmatch_cnn_twin_l4_s0").rename(grid / "fixmatch_cnn_mean_t0.95_l4_s0")     # a twin under a run's name
     with pytest.raises(ArtifactError, match=r"fixmatch_cnn_mean_t0.95_l4_s0: its name says .* = \(False, 4, 0, "
                                             r"'mean', 0.95\), its config \(True, 4, 0, 'mean', 0.7\)"):

@@ -12,9 +12,12 @@ supervised twin, λ = 0). :func:`read_grid` reads and checks every one below a f
   the strong views, one forward of the teacher on the weak views; a twin's step is ``3·B``);
 * ``curves`` — one row per run and evaluation, the same accuracies on the curve's test images.
 
-From them: :meth:`GridComparison.points` (one method's grid at one seed), :meth:`GridComparison.seeds` (chosen
-points across seeds), :meth:`GridComparison.lift` (each run minus its twin of the same seed) and
-:meth:`GridComparison.summary` (every grid point's means over its seeds, with its cost).
+From them: :meth:`GridComparison.points` (one method's grid at one seed, best first),
+:meth:`GridComparison.best_point` (the runner's rule for the point confirmed on more seeds),
+:meth:`GridComparison.seeds` (chosen points across seeds), :meth:`GridComparison.lift` (each run minus its twin of
+the same seed), :meth:`GridComparison.summary` (every grid point's means over its seeds, with its cost),
+:meth:`GridComparison.gap_over_steps` (a run minus its twin at every evaluation) and
+:meth:`GridComparison.pseudo_label_quality` (how many pseudo-labels passed τ and how many were right, per window).
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ from ..train.replay import ArtifactError, read_artifact
 RUN_NAME = re.compile(r"(?P<method>[a-z0-9_]+?)_(?:(?P<teacher>conv|transformer|mean|ema)_t(?P<tau>[0-9.]+)|twin)"
                       r"_l(?P<labels>\d+)_s(?P<seed>\d+)$")
 HEADS = ("conv", "transformer", "summed")
+# what each evaluation row says of the pseudo-labels of its window (the true labels are read for this only)
+WINDOW_DIAGNOSTICS = ("mask_rate", "pseudo_acc", "confident_acc")
 
 
 @lru_cache(maxsize=None)
@@ -64,6 +69,14 @@ class GridComparison:
     def methods(self) -> list[str]:
         return list(dict.fromkeys(self.runs["method"]))
 
+    @property
+    def supervised_steps(self) -> int:
+        """The warm-up on labels alone, shared by every run of the grid (its curves are comparable step by step)."""
+        steps = set(self.runs["supervised_steps"])
+        if len(steps) != 1:
+            raise ValueError(f"the grid's runs differ in supervised_steps: {sorted(steps)}")
+        return int(steps.pop())
+
     def points(self, method: str, labels: int, seed: int) -> pd.DataFrame:
         """``method``'s pseudo-labeling runs at one label budget and seed, best first, with its twin last."""
         rows = self.runs[(self.runs["method"] == method) & (self.runs["labels"] == labels)
@@ -71,18 +84,57 @@ class GridComparison:
         return pd.concat([rows[~rows["twin"]].sort_values("summed", ascending=False, kind="stable"),
                           rows[rows["twin"]]]).reset_index(drop=True)
 
-    def seeds(self, labels: int, chosen: dict[str, tuple[str, float] | None], head: str = "summed") -> pd.DataFrame:
-        """Final accuracy of ``head`` for chosen runs across seeds: rows ``label → (teacher, τ)`` (None: the twin),
-        columns the seeds that every chosen run has, then their mean."""
-        table = {}
-        for label, point in chosen.items():
-            method = label.split(" ")[0]
-            rows = self.runs[(self.runs["labels"] == labels) & (self.runs["method"] == method)]
-            rows = rows[rows["twin"]] if point is None else rows[
-                ~rows["twin"] & (rows["teacher"] == point[0]) & (rows["threshold"] == point[1])]
-            table[label] = rows.set_index("seed")[head]
+    def runs_at(self, labels: int, method: str, point: tuple[str, float] | None) -> pd.DataFrame:
+        """``method``'s runs at one label budget at grid point ``(teacher, τ)``, or its twins when ``point`` is None."""
+        rows = self.runs[(self.runs["labels"] == labels) & (self.runs["method"] == method)]
+        if point is None:
+            return rows[rows["twin"]]
+        return rows[~rows["twin"] & (rows["teacher"] == point[0]) & (rows["threshold"] == point[1])]
+
+    def best_point(self, method: str, labels: int, seed: int) -> tuple[str, float]:
+        """``(teacher, τ)`` of ``method``'s best final summed accuracy at one seed, ties to the first run — the rule
+        by which :mod:`semiformer_lib.train.grid` picks the point a ``best_of`` stage runs on more seeds."""
+        best = self.points(method, labels, seed).iloc[0]
+        if best["twin"]:
+            raise ValueError(f"{method} has no pseudo-labeling run at {labels} labels per class, seed {seed}")
+        return best["teacher"], best["threshold"]
+
+    def seeds(self, labels: int, chosen: dict[str, tuple], head: str = "summed") -> pd.DataFrame:
+        """Final accuracy of ``head`` for chosen runs across seeds: ``chosen`` maps a row label to
+        ``(method, teacher, τ)``, or to ``(method, None)`` for the method's twin; columns are the seeds that every
+        chosen run has, then their mean."""
+        table = {label: self.runs_at(labels, choice[0], choice[1:] if choice[1] is not None else None)
+                 .set_index("seed")[head] for label, choice in chosen.items()}
         frame = pd.DataFrame(table).T.dropna(axis=1)
         return frame.assign(mean=frame.mean(axis=1))
+
+    def gap_over_steps(self, labels: int, chosen: dict[str, tuple[str, str, float]],
+                       column: str = "ema") -> pd.DataFrame:
+        """Each chosen run's ``column`` (``ema``: its EMA's summed prediction; or a head) minus its twin's at every
+        evaluation, on the curve's test images: ``chosen`` maps a label to ``(method, teacher, τ)``; rows are
+        steps, columns ``(label, seed)`` (the input of :func:`semiformer_lib.viz.plot_gap_over_steps`)."""
+        curves = self.curves[self.curves["labels"] == labels]
+        gaps = {}
+        for label, (method, teacher, threshold) in chosen.items():
+            mine = curves[(curves["method"] == method) & ~curves["twin"] & (curves["teacher"] == teacher)
+                          & (curves["threshold"] == threshold)]
+            twins = curves[(curves["method"] == method) & curves["twin"]]
+            for seed in sorted(set(mine["seed"]) & set(twins["seed"])):
+                run = mine[mine["seed"] == seed].set_index("step")[column]
+                gaps[(label, seed)] = run - twins[twins["seed"] == seed].set_index("step")[column]
+        return pd.DataFrame(gaps).rename_axis(index="step", columns=["method", "seed"])
+
+    def pseudo_label_quality(self, labels: int, chosen: dict[str, tuple[str, str, float]]) -> pd.DataFrame:
+        """The chosen runs' pseudo-label diagnostics per evaluation window after the warm-up (mean over the window's
+        steps): ``method`` (the label of ``chosen``), ``seed, step, mask_rate, pseudo_acc, confident_acc`` (the
+        input of :func:`semiformer_lib.viz.plot_pseudo_label_windows`)."""
+        frames = []
+        for label, (method, teacher, threshold) in chosen.items():
+            rows = self.curves[(self.curves["labels"] == labels) & (self.curves["method"] == method)
+                               & ~self.curves["twin"] & (self.curves["teacher"] == teacher)
+                               & (self.curves["threshold"] == threshold) & self.curves["mask_rate"].notna()]
+            frames.append(rows.assign(method=label)[["method", "seed", "step", *WINDOW_DIAGNOSTICS]])
+        return pd.concat(frames).reset_index(drop=True)
 
     def summary(self, labels: int) -> pd.DataFrame:
         """Every grid point at one label budget, best mean first within each method: its seeds, the mean final
@@ -143,12 +195,13 @@ def read_grid(root: str | Path) -> GridComparison:
         labeled = config["batch_size"]
         unlabeled = max(1, round(config["unlabeled_ratio"] * labeled))
         accuracies = {head: record["final"]["model"].get(head) for head in HEADS}
-        runs.append({**who, "model": config["model"], **accuracies, "ema": record["final"].get("ema", {}).get("summed"),
+        runs.append({**who, "model": config["model"], "supervised_steps": config["supervised_steps"], **accuracies,
+                     "ema": record["final"].get("ema", {}).get("summed"),
                      "minutes": record["wall_seconds"] / 60, "gmacs_per_step":
                      step_macs(per_image, labeled, unlabeled, not who["twin"]) / 1e9,
                      "device": record["provenance"]["device"], "commit": record["provenance"]["git_commit"],
                      "dirty": record["provenance"].get("git_dirty")})
         curves += [{**who, "step": row["step"], **{h: row["model"].get(h) for h in HEADS},
-                    "ema": row.get("ema", {}).get("summed"), "mask_rate": row.get("mask_rate"),
-                    "pseudo_acc": row.get("pseudo_acc")} for row in artifact.rows]
+                    "ema": row.get("ema", {}).get("summed"),
+                    **{name: row.get(name) for name in WINDOW_DIAGNOSTICS}} for row in artifact.rows]
     return GridComparison(pd.DataFrame(runs), pd.DataFrame(curves))

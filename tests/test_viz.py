@@ -138,10 +138,10 @@ def _chapter_figures():
 def _grid_points() -> dict:
     import pandas as pd
     grid = [(teacher, tau) for tau in (0.7, 0.95) for teacher in ("conv", "mean", "ema")]
-    pair = pd.DataFrame([{"teacher": t, "threshold": tau, "twin": False, "summed": 0.8 + 0.01 * i}
+    pair = pd.DataFrame([{"teacher": t, "threshold": tau, "twin": False, "summed": 0.8 + 0.01 * i, "conv": 0.8}
                          for i, (t, tau) in enumerate(grid)]
                         + [{"teacher": None, "threshold": None, "twin": True, "summed": 0.78}])
-    cnn = pd.DataFrame([{"teacher": "mean", "threshold": tau, "twin": False, "summed": s}
+    cnn = pd.DataFrame([{"teacher": "mean", "threshold": tau, "twin": False, "summed": s, "conv": None}
                         for tau, s in ((0.7, 0.82), (0.95, 0.81))]
                        + [{"teacher": None, "threshold": None, "twin": True, "summed": 0.787}])
     return {"Semiformer on cnn_mini": pair, "FixMatch on cnn_mini": cnn}
@@ -153,6 +153,7 @@ def test_the_grid_figure_marks_every_point_and_each_methods_best():
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
     assert len(labels) == 10 and labels[6] == "Semiformer on cnn_mini · twin (labels only)"
     assert labels[0] == "Semiformer on cnn_mini · conv teacher, τ 0.7"
+    assert labels[7] == "FixMatch on cnn_mini · own prediction, τ 0.7"         # a one-headed model teaches itself
     best_lines = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert [line.get_xdata()[0] for line in best_lines] == pytest.approx([85.0, 82.0])
 

@@ -97,7 +97,7 @@ class GridComparison:
         best = self.points(method, labels, seed).iloc[0]
         if best["twin"]:
             raise ValueError(f"{method} has no pseudo-labeling run at {labels} labels per class, seed {seed}")
-        return best["teacher"], best["threshold"]
+        return best["teacher"], float(best["threshold"])
 
     def seeds(self, labels: int, chosen: dict[str, tuple], head: str = "summed") -> pd.DataFrame:
         """Final accuracy of ``head`` for chosen runs across seeds: ``chosen`` maps a row label to

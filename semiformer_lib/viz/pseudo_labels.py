@@ -220,7 +220,8 @@ def plot_pseudo_label_windows(quality, title: str = "Pseudo-labels over the long
 @styled
 def plot_grid_screen(points: dict, title: str = "Every method at every grid point, one seed"):
     """A tuning grid at one seed: each method's final summed test accuracy at each of its grid points (coloured by
-    teacher, round for the lower τ and square for the higher), best first, and its supervised twin (grey diamond);
+    teacher, or by the method when a one-headed model teaches itself; round for the lower τ and square for the
+    higher), best first, and its supervised twin (grey diamond);
     a dotted line marks each method's best. ``points``: ``{method label: frame}``, each frame one method's rows of
     :meth:`semiformer_lib.analysis.tuning_grid.GridComparison.points` (``teacher``, ``threshold``, ``twin``,
     ``summed``)."""
@@ -234,8 +235,12 @@ def plot_grid_screen(points: dict, title: str = "Every method at every grid poin
             names.append(f"{label} · twin (labels only)")
             continue
         marker = "o" if row["threshold"] == thresholds[0] else "s"
-        ax.plot(100 * row["summed"], y, marker, color=TEACHER_COLORS.get(row["teacher"], PALETTE["other"]), ms=7)
-        names.append(f"{label} · {row['teacher']} teacher, τ {row['threshold']:g}")
+        conv = row.get("conv")
+        one_headed = conv is None or conv != conv       # no conv head (None or NaN): it teaches itself
+        color = method_color(label) if one_headed else TEACHER_COLORS.get(row["teacher"], PALETTE["other"])
+        ax.plot(100 * row["summed"], y, marker, color=color, ms=7)
+        teacher = "own prediction" if one_headed else f"{row['teacher']} teacher"
+        names.append(f"{label} · {teacher}, τ {row['threshold']:g}")
     start = 0
     for label, frame in points.items():
         best = frame.loc[~frame["twin"].astype(bool), "summed"].max()

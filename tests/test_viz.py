@@ -34,6 +34,36 @@ def test_the_full_run_figure_colours_heads_as_the_rest_of_the_book():
     assert figure.get_size_inches()[0] <= viz.PAGE_WIDTH
 
 
+def test_the_full_run_figure_says_a_twin_has_no_pseudo_labels_and_keeps_its_titles_on_the_page():
+    def record(pseudo_labels: bool) -> dict:
+        diagnostics = {"mask_rate": 0.2, "pseudo_acc": 0.6, "confident_acc": 0.9} if pseudo_labels else {
+            "mask_rate": None, "pseudo_acc": None, "confident_acc": None}
+        curves = [{"step": step, "model": {"conv": 0.5, "transformer": 0.4, "summed": 0.55}, "ema": {"summed": 0.5},
+                   **diagnostics} for step in (100, 200)]
+        return {"curves": curves, "schedule": {"supervised_steps": 50},
+                "provenance": {"device": "CPU: AMD EPYC (2 cores, 1 torch threads)"}}
+
+    figure = viz.plot_run({"the winning recipe, seed 0 (pseudo-labels)": record(True),
+                           "the winning recipe, seed 0 (twin)": record(False)})
+    twin_panel = figure.axes[3]
+    assert not twin_panel.axison and not twin_panel.get_lines()
+    assert "no pseudo-labels" in " ".join(text.get_text() for text in twin_panel.texts)
+    assert figure.axes[1].get_legend() is not None and figure.axes[1].get_legend()._loc == 4   # lower right
+    assert viz.figure_problems(figure) == []
+
+
+def test_titles_of_two_panels_that_overlap_are_a_problem():
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
+    left.set_title("a title long enough to run into the panel beside it")
+    right.set_title("its neighbour")
+    assert any("of two panels overlap" in problem for problem in viz.figure_problems(figure))
+    left.set_title("short")
+    assert not any("overlap" in problem for problem in viz.figure_problems(figure))
+    plt.close(figure)
+
+
 def _overlaps(texts) -> list[tuple[str, str]]:
     """Pairs of drawn texts whose boxes intersect (the figure must have been drawn)."""
     boxes = [(t.get_text(), t.get_window_extent()) for t in texts if t.get_text().strip()]

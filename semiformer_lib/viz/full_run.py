@@ -14,7 +14,8 @@ HEAD_STYLES = {"conv": (PART_COLORS["conv"], "conv head"),
 def plot_run(records: dict, title: str = "The full run, from its results artifact"):
     """One row per results artifact (``{label: record}`` from :func:`semiformer_lib.train.read_results`): test
     accuracy of each head, of the summed prediction and of the EMA during the run (left), and the pseudo-label
-    diagnostics averaged between evaluations (right); the dotted line marks the end of the supervised warm-up."""
+    diagnostics averaged between evaluations (right; a run without pseudo-labels, a supervised twin, says so there);
+    the dotted line marks the end of the supervised warm-up. Each row is titled with its label and device."""
     fig, axes = plt.subplots(len(records), 2, figsize=(PAGE_WIDTH, 3.6 * len(records)), squeeze=False)
     for (label, record), (left, right) in zip(records.items(), axes):
         curves = record["curves"]
@@ -30,17 +31,22 @@ def plot_run(records: dict, title: str = "The full run, from its results artifac
             points = [(row["step"], 100 * row[key]) for row in curves if row.get(key) is not None]
             if points:
                 right.plot(*zip(*points), marker="o", ms=3, color=color, label=name)
+        left.axvline(record["schedule"]["supervised_steps"] + 0.5, color="black", lw=0.8, ls=":")
+        left.set_xlabel("step")
+        left.legend(fontsize=8, loc="lower right")
+        left.set_title(f"{label}\n{record['provenance']['device']}", fontsize=9)
+        left.set_ylabel("test accuracy (%)")
+        if not right.get_lines():            # a supervised twin: say so instead of drawing an empty panel
+            right.axis("off")
+            right.text(0.5, 0.5, "no pseudo-labels:\nthis run learns from\nthe labeled images only",
+                       ha="center", va="center", fontsize=9, color=PALETTE["other"], transform=right.transAxes)
+            continue
         right.set_xlim(left.get_xlim())
         right.set_ylim(0, 105)
-        for ax, place in ((left, "lower right"), (right, "center left")):
-            ax.axvline(record["schedule"]["supervised_steps"] + 0.5, color="black", lw=0.8, ls=":")
-            ax.set_xlabel("step")
-            if ax.get_legend_handles_labels()[0]:                  # a supervised twin has no pseudo-labels to show
-                ax.legend(fontsize=8, loc=place)
-        device = record["provenance"]["device"]
-        left.set_title(f"{label}: test accuracy\n{device}", fontsize=9)
-        left.set_ylabel("test accuracy (%)")
-        right.set_title(f"{label}: pseudo-labels after the warm-up", fontsize=9)
+        right.axvline(record["schedule"]["supervised_steps"] + 0.5, color="black", lw=0.8, ls=":")
+        right.set_xlabel("step")
+        right.legend(fontsize=8, loc="lower right")   # the curves live in the upper half: the legend covers none
+        right.set_title("pseudo-labels after the warm-up", fontsize=9)
         right.set_ylabel("share or accuracy (%)")
     fig.suptitle(title, fontsize=11)
     return _finish(fig)

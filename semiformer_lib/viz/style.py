@@ -93,7 +93,8 @@ def figure_problems(fig) -> list[str]:
     * text lying on an image of another axes (a row label over a picture; an axes' own annotations, such as the
       numbers in a heat map's cells, are meant to sit on it);
     * two labelled series of one axes that look the same: lines of one colour, line style and marker, or bars of
-      one colour and hatch.
+      one colour and hatch;
+    * titles of two panels that overlap (long titles side by side).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import to_hex
@@ -132,6 +133,13 @@ def figure_problems(fig) -> list[str]:
                                  []).append(bars.get_label())
         problems += [f"series {names} look the same ({look[0]}: colour {look[1]}, style {look[2:]})"
                      for look, names in looks.items() if len(names) > 1]
+    titles = [(ax, title, boxes[title]) for ax in fig.axes
+              for title in dict.fromkeys((ax.title, getattr(ax, "_left_title", ax.title),
+                                          getattr(ax, "_right_title", ax.title))) if title in boxes]
+    problems += [f"titles {a.get_text()!r} and {b.get_text()!r} of two panels overlap"
+                 for i, (ax_a, a, box_a) in enumerate(titles) for ax_b, b, box_b in titles[i + 1:]
+                 if ax_a is not ax_b and min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0) > 1
+                 and min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0) > 1]
     return list(dict.fromkeys(problems))
 
 

@@ -155,6 +155,29 @@ def test_imagenet_label_lists_and_the_streamed_source_resume_position(tmp_path):
         image_folder(tmp_path / "nowhere", "train")
 
 
+def test_a_streamed_pool_cut_and_the_curve_images_are_seeded_draws_over_every_class(tmp_path):
+    from semiformer_lib.data.run_data import streamed_run_data
+    from semiformer_lib.data.splits import seeded_subset
+    write_image_tree(tmp_path)
+    options = dict(image_size=16, label_percent=25, label_list=None, split_seed=5, batch_size=2, unlabeled_batch=2,
+                   seed=0, strong=(2, 0.5), workers=0, device=torch.device("cpu"))
+    data = streamed_run_data(tmp_path, unlabeled_size=6, eval_size=3, **options)
+    pool = data.unlabeled.subset.indices                 # 6 of the 18 unlabeled images, not class 0's first 6
+    dataset = data.unlabeled.subset.dataset
+    assert len(pool) == 6 and len({dataset.samples[i][1] for i in pool}) > 1
+    assert pool == streamed_run_data(tmp_path, unlabeled_size=6, eval_size=3, **options).unlabeled.subset.indices
+    curve_labels = torch.cat([labels for _, labels in data.curve_batches()])
+    val_labels = [k for k in range(3) for _ in range(2)]                         # 2 images a class, sorted
+    assert curve_labels.tolist() == [val_labels[i] for i in seeded_subset(torch.arange(6), 3, 5)]
+    assert curve_labels.tolist() != val_labels[:3]                               # not the head of the folder
+    assert len(torch.cat([labels for _, labels in data.final_batches()])) == 6
+    index = torch.arange(10, 30)
+    assert torch.equal(seeded_subset(index, None, 1), index) and torch.equal(seeded_subset(index, 25, 1), index)
+    drawn = seeded_subset(index, 5, 1)
+    assert len(drawn) == 5 and torch.equal(drawn, drawn.sort().values)
+    assert torch.equal(drawn, seeded_subset(index, 5, 1))
+
+
 def test_a_run_streams_an_image_tree_end_to_end(tmp_path):
     from semiformer_lib.train.config import RunConfig
     from semiformer_lib.train.run import train

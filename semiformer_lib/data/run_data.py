@@ -25,7 +25,7 @@ from torch import nn
 from ..seeding import make_generator
 from .datasets import EVAL_BATCH, ImageSet
 from .sources import ResidentSource, StreamedSource, resident_sources
-from .splits import get_split, unlabeled_pool
+from .splits import get_split, seeded_subset, unlabeled_pool
 
 Batches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -128,7 +128,10 @@ def streamed_run_data(root: Path, *, image_size: int | None, label_percent: floa
                       unlabeled_batch: int, seed: int, strong: tuple[int, float], workers: int,
                       device: torch.device, rank: int = 0, world_size: int = 1) -> RunData:
     """A run on ImageNet read from ``root`` (see :mod:`.imagenet`): the labeled images of ``label_list`` (or of a
-    generated ``label_percent`` list), the rest unlabeled, the validation set for evaluation."""
+    generated ``label_percent`` list), the rest unlabeled (``unlabeled_size`` of them, drawn with ``split_seed``),
+    the validation set for evaluation (the curves: ``eval_size`` of its images drawn with ``split_seed``; the
+    final accuracy: all of them). Both draws are seeded and spread over every class, as the folders are sorted
+    by class."""
     from .imagenet import (IMAGENET_MEAN, IMAGENET_STD, eval_transform, image_folder, labeled_indices,
                            make_label_list, read_label_list, train_transform)
     size = image_size or 224
@@ -136,15 +139,17 @@ def streamed_run_data(root: Path, *, image_size: int | None, label_percent: floa
     val = image_folder(root, "val", eval_transform(size))
     names = read_label_list(label_list) if label_list else make_label_list(train_set, label_percent, split_seed)
     labeled_index, unlabeled_index = labeled_indices(train_set, names, label_list or "the generated list")
-    if unlabeled_size is not None:
-        unlabeled_index = unlabeled_index[:unlabeled_size]
+    unlabeled_index = seeded_subset(unlabeled_index, unlabeled_size, split_seed)
     sources = [StreamedSource(train_set, index, batch, seed * 2 + k, device, rank, world_size, workers,
                               strong if k == 2 else None)
                for k, index, batch in ((1, labeled_index, batch_size), (2, unlabeled_index, unlabeled_batch))]
 
     def val_batches(count: int) -> Batches:
+        # the curves' images: a seeded random ``count`` of val (its first images would be its first classes only)
+        positions = seeded_subset(torch.arange(len(val)), count, split_seed).tolist()
+
         def batches():
-            share = torch.utils.data.Subset(val, list(range(rank, count, world_size)))
+            share = torch.utils.data.Subset(val, positions[rank::world_size])
             loader = torch.utils.data.DataLoader(share, batch_size=EVAL_BATCH, num_workers=workers,
                                                  pin_memory=device.type == "cuda")
             for images, labels in loader:

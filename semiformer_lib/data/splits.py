@@ -170,11 +170,17 @@ def get_split(train: ImageSet, labels_per_class: int | str, seed: int = 0) -> Lo
     return split
 
 
+def seeded_subset(index: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
+    """``size`` entries of ``index`` drawn at random with ``seed``, sorted (all of it when ``size`` is None or not
+    smaller). Never its first ``size``: a folder's index is sorted by class, and its head
+    would hold the first classes only."""
+    if size is None or size >= len(index):
+        return index
+    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+    return index[order[:size]].sort().values
+
+
 def unlabeled_pool(split: LowLabelSplit, size: int | None, seed: int) -> torch.Tensor:
     """The unlabeled images a run draws from: every image of ``split`` that is not labeled, or, with ``size``, a
     random ``size`` of them chosen with ``seed`` (sorted indices ``[size]``)."""
-    pool = split.unlabeled
-    if size is None or size >= len(pool):
-        return pool
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
-    return pool[order[:size]].sort().values
+    return seeded_subset(split.unlabeled, size, seed)

@@ -19,7 +19,7 @@ from .long_runs import LongComparison, crossover_step, read_long_comparison
 from .pseudo_labels import class_mask_rate, threshold_tradeoff
 from .receptive_field import effective_receptive_field, erf_radius
 from .similarity import branch_similarity, flatten_features, linear_cka
-from .tuning_grid import GridComparison, read_grid, step_macs
+from .tuning_grid import GridComparison, macs_per_image, read_grid, step_macs
 
 __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean_attention_distance",
            "model_attention_distance", "patch_centres", "patch_embedding_filters", "patch_grid", "patch_pixels",
@@ -28,4 +28,4 @@ __all__ = ["attention_maps", "attention_rollout", "class_token_attention", "mean
            "SHIFT_MODES", "ShiftResult", "patch_shuffle_accuracy", "shift_images", "shift_robustness",
            "shuffle_patches", "class_mask_rate", "threshold_tradeoff",
            "effective_receptive_field", "erf_radius", "branch_similarity", "flatten_features", "linear_cka",
-           "GridComparison", "read_grid", "step_macs"]
+           "GridComparison", "macs_per_image", "read_grid", "step_macs"]

@@ -86,10 +86,7 @@ class GridComparison:
 
     def runs_at(self, labels: int, method: str, point: tuple[str, float] | None) -> pd.DataFrame:
         """``method``'s runs at one label budget at grid point ``(teacher, τ)``, or its twins when ``point`` is None."""
-        rows = self.runs[(self.runs["labels"] == labels) & (self.runs["method"] == method)]
-        if point is None:
-            return rows[rows["twin"]]
-        return rows[~rows["twin"] & (rows["teacher"] == point[0]) & (rows["threshold"] == point[1])]
+        return _at(self.runs, labels, method, point)
 
     def best_point(self, method: str, labels: int, seed: int) -> tuple[str, float]:
         """``(teacher, τ)`` of ``method``'s best final summed accuracy at one seed, ties to the first run — the rule
@@ -113,12 +110,9 @@ class GridComparison:
         """Each chosen run's ``column`` (``ema``: its EMA's summed prediction; or a head) minus its twin's at every
         evaluation, on the curve's test images: ``chosen`` maps a label to ``(method, teacher, τ)``; rows are
         steps, columns ``(label, seed)`` (the input of :func:`semiformer_lib.viz.plot_gap_over_steps`)."""
-        curves = self.curves[self.curves["labels"] == labels]
         gaps = {}
-        for label, (method, teacher, threshold) in chosen.items():
-            mine = curves[(curves["method"] == method) & ~curves["twin"] & (curves["teacher"] == teacher)
-                          & (curves["threshold"] == threshold)]
-            twins = curves[(curves["method"] == method) & curves["twin"]]
+        for label, (method, *point) in chosen.items():
+            mine, twins = _at(self.curves, labels, method, point), _at(self.curves, labels, method, None)
             for seed in sorted(set(mine["seed"]) & set(twins["seed"])):
                 run = mine[mine["seed"] == seed].set_index("step")[column]
                 gaps[(label, seed)] = run - twins[twins["seed"] == seed].set_index("step")[column]
@@ -129,10 +123,9 @@ class GridComparison:
         steps): ``method`` (the label of ``chosen``), ``seed, step, mask_rate, pseudo_acc, confident_acc`` (the
         input of :func:`semiformer_lib.viz.plot_pseudo_label_windows`)."""
         frames = []
-        for label, (method, teacher, threshold) in chosen.items():
-            rows = self.curves[(self.curves["labels"] == labels) & (self.curves["method"] == method)
-                               & ~self.curves["twin"] & (self.curves["teacher"] == teacher)
-                               & (self.curves["threshold"] == threshold) & self.curves["mask_rate"].notna()]
+        for label, (method, *point) in chosen.items():
+            rows = _at(self.curves, labels, method, point)
+            rows = rows[rows["mask_rate"].notna()]
             frames.append(rows.assign(method=label)[["method", "seed", "step", *WINDOW_DIAGNOSTICS]])
         return pd.concat(frames).reset_index(drop=True)
 
@@ -160,6 +153,16 @@ class GridComparison:
         runs["lift"] = [row[head] - twins.get((row["method"], row["labels"], row["seed"]), float("nan"))
                         for _, row in runs.iterrows()]
         return runs[["name", "method", "teacher", "threshold", "labels", "seed", head, "lift"]].reset_index(drop=True)
+
+
+def _at(frame: pd.DataFrame, labels: int, method: str, point) -> pd.DataFrame:
+    """The rows of ``frame`` (``runs`` or ``curves``) of ``method`` at one label budget: at grid point
+    ``(teacher, τ)``, or its twins when ``point`` is None."""
+    rows = frame[(frame["labels"] == labels) & (frame["method"] == method)]
+    if point is None:
+        return rows[rows["twin"]]
+    teacher, threshold = point
+    return rows[~rows["twin"] & (rows["teacher"] == teacher) & (rows["threshold"] == threshold)]
 
 
 def _identify(folder: Path, config: dict) -> dict:

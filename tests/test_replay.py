@@ -142,6 +142,11 @@ def test_the_tolerance_is_the_measured_spread_times_the_margin(artifacts):
     assert row_differences(moved, row) == {"lr": 0.0, "labeled_loss": pytest.approx(2e-4),
                                            "model.summed": pytest.approx(0.003)}
     assert row_differences({**row, "model": {}}, row)["model.summed"] == float("inf")   # a head went missing
+    below = artifacts / "one_family"                                   # a subfolder is judged by the spread above
+    below.mkdir()
+    found = read_tolerance(below)
+    assert (found.accuracy, found.loss) == (tolerance.accuracy, tolerance.loss)
+    assert Path(found.source.rsplit(" in ", 1)[1]).resolve() == (artifacts / SPREAD_FILE).resolve()
     (artifacts / SPREAD_FILE).write_text("{}")
     with pytest.raises(ArtifactError, match=f"{SPREAD_FILE}: not a spread measurement"):
         read_tolerance(artifacts)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -237,10 +238,13 @@ def row_differences(replayed: dict, recorded: dict) -> dict[str, float]:
 
 
 def read_tolerance(root: str | Path) -> Tolerance:
-    """The tolerance of ``root``'s artifacts: :data:`SPREAD_MARGIN` × the spread in ``root/replay_spread.json``;
-    bitwise (zero) when no spread was measured."""
-    path = Path(root) / SPREAD_FILE
-    if not path.is_file():
+    """The tolerance of ``root``'s artifacts: :data:`SPREAD_MARGIN` × the spread in the nearest
+    ``replay_spread.json`` in ``root`` or a folder above it (so that ``book/results/long`` is judged by the spread
+    measured for ``book/results``); bitwise (zero) when no spread was measured."""
+    root = Path(root)
+    above = [Path(os.path.relpath(folder)) for folder in root.resolve().parents]    # named as root is: relative
+    path = next((folder / SPREAD_FILE for folder in (root, *above) if (folder / SPREAD_FILE).is_file()), None)
+    if path is None:
         return Tolerance()
     try:
         spread = json.loads(path.read_text())["largest"]

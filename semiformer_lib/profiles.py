@@ -42,7 +42,8 @@ class Profile:
         sweep_workers: runs a sweep trains at once (:func:`~semiformer_lib.train.sweep`). The cpu profile trains two
             one-thread runs side by side: the small models use two threads poorly, so the pair finishes sooner
             than two two-thread runs in turn (``benchmarks/throughput.py --sweep-workers``). A GPU trains one
-            run at a time.
+            run at a time, and so does a chapter granted one thread (``$SEMIFORMER_THREADS=1``, as under
+            ``make test``, where two chapters share the two cores).
     """
     name: str
     run: RunConfig

@@ -259,3 +259,27 @@ def test_head_accuracies_agree_with_the_models_prediction(fashion_test):
 def to_inputs(dataset):
     from semiformer_lib.data import to_model_input
     return to_model_input(dataset.images, dataset.mean, dataset.std)
+
+
+def test_a_sweep_never_runs_more_workers_than_its_threads(fashion_train, fashion_test, monkeypatch):
+    """One granted thread (``$SEMIFORMER_THREADS=1``, as make test gives each chapter) means one run at a time in
+    this process, whatever ``workers`` asks: no pool is started and every run trains; two threads start the pool."""
+    from semiformer_lib.train import experiments, sweep
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started with one thread granted")
+
+    config = with_overrides(TINY, steps=3, warmup_steps=1, eval_every=None, threads=1)
+    test = eval_subset(fashion_test, 50)
+    monkeypatch.setattr(experiments, "ProcessPoolExecutor", no_pool)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = sweep(["cnn_mini"], fashion_train, test, [4], [0, 1], config, progress=False, workers=2)
+    finally:
+        torch.set_num_threads(before)
+    assert [(r.model_name, r.seed) for r in runs] == [("cnn_mini", 0), ("cnn_mini", 1)]
+    assert all(0.0 <= r.history.final_test_acc <= 1.0 for r in runs)
+    with pytest.raises(AssertionError, match="worker pool was started"):      # two threads: the pool is used
+        sweep(["cnn_mini"], fashion_train, test, [4], [0, 1], with_overrides(config, threads=2), progress=False,
+              workers=2)

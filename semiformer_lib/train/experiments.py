@@ -14,6 +14,12 @@ On a CPU, ``sweep(..., workers=2)`` trains two runs side by side, each on half o
 scale poorly across threads, so two one-thread runs finish sooner than two two-thread runs one after the other
 (``benchmarks/throughput.py --sweep-workers`` measures the ratio). A run's result depends only on its seed and its
 thread count, not on which process trained it (tested).
+
+The workers never outnumber the threads the config grants (``threads``, e.g. ``$SEMIFORMER_THREADS``): a sweep
+told to use one thread trains one run at a time, in this process. That is what lets two chapters execute side by
+side under ``make test``, one thread each, without each spawning two more busy processes onto the two cores:
+with four busy processes on two cores, the chapters' runs took about 1.5 times longer than their share of the
+cores accounts for.
 """
 from __future__ import annotations
 
@@ -87,8 +93,8 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
     the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short).
 
     ``workers`` > 1 trains that many runs at once in separate processes (CPU only), each with
-    ``threads // workers`` torch threads (``threads``: the config's, else torch's current count). The runs come
-    back in the same order as with one worker."""
+    ``threads // workers`` torch threads (``threads``: the config's, else torch's current count), and never more
+    processes than ``threads``. The runs come back in the same order as with one worker."""
     specs = [ModelSpec.of(m) for m in model_names]
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
@@ -104,7 +110,8 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
         with torch.device("meta"):
             macs[spec.label] = count_macs(_build_model(spec, train), (1, *train.image_shape))
     jobs = [(spec, n, s) for n in labels_per_class for s in seeds for spec in specs]
-    workers = min(workers, len(jobs))
+    # one thread per worker at least: more busy processes than granted threads oversubscribe the cores
+    workers = min(workers, len(jobs), config.threads or torch.get_num_threads())
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress, mininterval=1.0)
     if workers == 1:
         runs = []

@@ -1,8 +1,8 @@
 # Two commands do all the set-up (fresh Debian, Python 3.11, as root):
 #   make book   — venv + pinned stack + library + data, then the HTML book in _build/html
 #                 (make book EXECUTE=1 re-executes every chapter first and saves its outputs)
-#   make test   — the same set-up, then ruff (make lint), the unit tests, the built book in headless Chromium
-#                 (make browser-test) and every chapter under pytest --nbval
+#   make test   — the same set-up, then ruff (make lint), the built book in headless Chromium (make browser-test),
+#                 then the unit tests, the artifacts' replay and every chapter under pytest --nbval, in one run
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -68,12 +68,16 @@ NBVAL = SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q --nbval --nbval-current-
 nbval: data
 	$(NBVAL)
 
-# Fast checks first (lint), then the unit tests and the artifacts' replay side by side on the cores (the replay
-# trains one thread at a time), the built book in a browser (half a minute), then every chapter re-executed.
+# Fast checks first: lint, then the built book in a browser (a minute). Then one pytest-xdist run on both cores,
+# one torch thread per worker: the unit tests first, then the long files longest first (the root conftest.py orders
+# them): every chapter under nbval and the artifacts' replay. One run, not a stage each, so that neither core idles
+# while the other finishes a stage; one thread per chapter ($SEMIFORMER_THREADS=1, which also keeps a chapter's
+# sweep in its own process), so that the cores never hold more busy threads than they can run.
 test: lint data
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser -n $(UNIT_WORKERS) --dist loadfile
 	$(MAKE) browser-test
-	$(NBVAL)
+	SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q tests --ignore=tests/browser book --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile \
+	  --no-loadscope-reorder
 
 execute: data
 	$(BIN)/python -m semiformer_lib.notebooks book/*.ipynb

@@ -18,6 +18,14 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
+@pytest.fixture(autouse=True)
+def _no_thread_grant_from_make_test(monkeypatch):
+    """make test runs these tests in the same pytest run as the chapters, whose kernels need
+    ``$SEMIFORMER_THREADS=1``; a unit test sees the machine as a user does, without it (a test that wants it, sets
+    it)."""
+    monkeypatch.delenv("SEMIFORMER_THREADS", raising=False)
+
+
 def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> None:
     """Write ``array`` (uint8) as an IDX file; ``magic`` overrides the header's magic number."""
     array = np.asarray(array, dtype=np.uint8)

@@ -62,6 +62,7 @@ def test_imagenet_configs_carry_the_paper_recipe():
         assert (config.batch_size, config.unlabeled_ratio, config.threshold, config.unlabeled_weight) == (
             108, 0.125, 0.7, 4.0)
         assert (config.epochs, config.supervised_epochs, config.warmup_epochs) == (epochs, 30, 5)
+        assert (config.ema_decay, config.label_smoothing) == (0.99996, 0.1)     # the official script's defaults
 
 
 def test_unknown_key_is_named_with_a_suggestion(tmp_path):

@@ -62,8 +62,9 @@ replay: data
 # worker), each run with one torch thread ($SEMIFORMER_THREADS), so that the cores never idle in a chapter's
 # single-threaded stretches and never hold more busy threads than they can run.
 NBVAL_WORKERS ?= 2
-NBVAL = SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile book
+NBVAL_PYTEST = SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile
+NBVAL = $(NBVAL_PYTEST) book
 
 nbval: data
 	$(NBVAL)
@@ -75,9 +76,7 @@ nbval: data
 # sweep in its own process), so that the cores never hold more busy threads than they can run.
 test: lint data
 	$(MAKE) browser-test
-	SEMIFORMER_THREADS=1 $(BIN)/python -m pytest -q tests --ignore=tests/browser book --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(NBVAL_WORKERS) --dist loadfile \
-	  --no-loadscope-reorder
+	$(NBVAL_PYTEST) --no-loadscope-reorder tests --ignore=tests/browser book
 
 execute: data
 	$(BIN)/python -m semiformer_lib.notebooks book/*.ipynb

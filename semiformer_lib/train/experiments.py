@@ -16,10 +16,9 @@ scale poorly across threads, so two one-thread runs finish sooner than two two-t
 thread count, not on which process trained it (tested).
 
 The workers never outnumber the threads the config grants (``threads``, e.g. ``$SEMIFORMER_THREADS``): a sweep
-told to use one thread trains one run at a time, in this process. That is what lets two chapters execute side by
-side under ``make test``, one thread each, without each spawning two more busy processes onto the two cores:
-with four busy processes on two cores, the chapters' runs took about 1.5 times longer than their share of the
-cores accounts for.
+told to use one thread trains one run at a time, in this process. So two chapters executing side by side under
+``make test``, one thread each, hold two busy processes on the two cores, not four: the thread grant means what
+it says (the whole make test took about as long either way; its cores were busy in both).
 """
 from __future__ import annotations
 

@@ -44,6 +44,10 @@ class Profile:
             than two two-thread runs in turn (``benchmarks/throughput.py --sweep-workers``). A GPU trains one
             run at a time, and so does a chapter granted one thread (``$SEMIFORMER_THREADS=1``, as under
             ``make test``, where two chapters share the two cores).
+        run_cache: the folder where the chapters' sweeps keep their finished runs (relative to the notebook), so
+            that a run two chapters share — chapter 1's ViT and CNN at 40 labels per class, its well-fed ViT,
+            which chapter 2 trains too — is trained once on a machine (:mod:`~semiformer_lib.train.run_cache`;
+            never on CUDA). None: train every run.
     """
     name: str
     run: RunConfig
@@ -57,6 +61,7 @@ class Profile:
     ablation_steps: int | None = None
     injection_ablation: bool = True
     sweep_workers: int = 1
+    run_cache: str | None = "runs/cache"
 
     @property
     def device(self) -> str:

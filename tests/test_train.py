@@ -202,20 +202,30 @@ def test_model_specs_name_runs_and_pass_their_options(fashion_train, fashion_tes
               [4], [0], config, progress=False)
 
 
-def test_a_parallel_sweep_trains_the_same_runs_as_one_at_a_time(fashion_train, fashion_test):
+def test_a_parallel_sweep_trains_the_same_runs_as_one_at_a_time(fashion_train, fashion_test, tmp_path,
+                                                                 monkeypatch):
     """Two worker processes, one thread each, give bit-identical runs, in order, with their models, to the same runs
-    trained one after the other on one thread: a run depends on its seed and thread count only."""
-    from semiformer_lib.train import ModelSpec, sweep
+    trained one after the other on one thread: a run depends on its seed and thread count only. The workers also
+    fill a run cache, from which a one-thread sweep then loads the same runs without training."""
+    from semiformer_lib.train import ModelSpec, experiments, sweep
     config = with_overrides(TINY, steps=4, warmup_steps=1, eval_every=2, threads=2)
     specs = ["vit_mini_patch4_relpos", ModelSpec("no fusion", "semiformer_tiny_patch4", {"fusion": "none"})]
     test = eval_subset(fashion_test, 100)
-    parallel = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False, workers=2)
+    parallel = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False, workers=2,
+                     cache=tmp_path)
+    assert len(list(tmp_path.glob("*.run"))) == 4
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         serial = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False)
+        monkeypatch.setattr(experiments, "train_on_split", None)         # from here on, training would fail
+        cached = sweep(specs, fashion_train, test, [4], [0, 1], config, keep_models=True, progress=False,
+                       cache=tmp_path)
     finally:
         torch.set_num_threads(before)
+    for p, c in zip(parallel, cached):
+        assert p.history.rows == c.history.rows
+        assert all(torch.equal(a, b) for a, b in zip(p.model.state_dict().values(), c.model.state_dict().values()))
     assert [(r.model_name, r.seed) for r in parallel] == [(r.model_name, r.seed) for r in serial] == [
         ("vit_mini_patch4_relpos", 0), ("no fusion", 0), ("vit_mini_patch4_relpos", 1), ("no fusion", 1)]
     timing = "images_per_second"

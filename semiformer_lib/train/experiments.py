@@ -27,6 +27,7 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -38,6 +39,7 @@ from ..seeding import seed_everything
 from .config import RunConfig, with_overrides
 from .fit import fit
 from .history import History
+from .run_cache import RunCache
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,14 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
 
 
 def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: RunConfig,
-          keep_models: bool = False, progress: bool = True, workers: int = 1) -> list[Run]:
+          keep_models: bool = False, progress: bool = True, workers: int = 1,
+          cache: str | Path | None = None) -> list[Run]:
     """Every combination of model (names or :class:`ModelSpec`) × label budget × seed, with one progress bar over
     the runs (the runs' own step bars stay off: one line per sweep keeps a notebook's output short).
+
+    ``cache``, a folder, keeps every finished CPU run there and loads, instead of training, a run already in it
+    (the same model, split, seed, config, data, code, torch and threads; :mod:`.run_cache`): a run that two
+    chapters train is trained once.
 
     ``workers`` > 1 trains that many runs at once in separate processes (CPU only), each with
     ``threads // workers`` torch threads (``threads``: the config's, else torch's current count), and never more
@@ -104,6 +111,7 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
     if workers > 1 and (on_cuda or train.images.device.type != "cpu"):
         raise ValueError(f"workers={workers} trains runs in parallel CPU processes; on {config.device} "
                          f"train one run at a time (workers=1)")
+    run_cache = None if cache is None or on_cuda else RunCache.open(cache, train, test)
     macs = {}
     for spec in specs:     # a bad name or option fails here, before any run trains (meta device: shapes only)
         with torch.device("meta"):
@@ -116,8 +124,15 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
         runs = []
         for spec, n, seed in jobs:
             bar.set_description(f"{spec.label} {n}/class seed {seed}")
-            runs.append(train_on_split(spec, train, test, n, seed, config, keep_model=keep_models, progress=False))
-            bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}")
+            loaded = False
+            if run_cache is None:
+                runs.append(train_on_split(spec, train, test, n, seed, config, keep_model=keep_models,
+                                           progress=False))
+            else:
+                payload, loaded = _trained_or_loaded(spec, train, test, n, seed, config, run_cache)
+                runs.append(_unpack_run(payload, spec, train, keep_models))
+            bar.set_postfix(last_test_acc=f"{runs[-1].history.final_test_acc:.1%}",
+                            **({"from": "cache"} if loaded else {}))
             bar.update()
         bar.close()
         return runs
@@ -125,7 +140,7 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
     runs: list[Run | None] = [None] * len(jobs)
     # spawn, not fork: a forked child would inherit the parent's torch thread pool mid-use
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(train, test, threads))
+                               initargs=(train, test, threads, run_cache))
     try:
         bar.set_description(f"runs, {workers} at a time")
         # costliest first, so that the last runs to finish are short ones and no worker idles long at the end
@@ -139,7 +154,7 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
                     "a sweep worker process died (its error is printed above). Workers start by importing the "
                     "program's main module: a script that calls sweep(workers > 1) must do so under "
                     "`if __name__ == '__main__':`; or train one run at a time with workers=1") from error
-            run = runs[pending[done]] = _unpack_run(result, jobs[pending[done]][0], train)
+            run = runs[pending[done]] = _unpack_run(result, jobs[pending[done]][0], train, keep_models)
             bar.set_postfix(last=f"{run.model_name} seed {run.seed}: {run.history.final_test_acc:.1%}")
             bar.update()
     finally:     # on an error or an interrupt, the runs not yet started are dropped, not trained
@@ -148,26 +163,46 @@ def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds,
     return runs
 
 
-_WORKER: dict = {}     # a sweep worker's data sets, sent once when the process starts
+_WORKER: dict = {}     # a sweep worker's data sets and run cache, sent once when the process starts
 
 
-def _start_worker(train: ImageSet, test: ImageSet, threads: int) -> None:
+def _start_worker(train: ImageSet, test: ImageSet, threads: int, run_cache: RunCache | None) -> None:
     torch.set_num_threads(threads)
-    _WORKER.update(train=train, test=test)
+    _WORKER.update(train=train, test=test, cache=run_cache)
 
 
 def _train_job(spec: ModelSpec, labels_per_class, seed: int, config: RunConfig, keep_model: bool) -> bytes:
-    run = train_on_split(spec, _WORKER["train"], _WORKER["test"], labels_per_class, seed, config,
-                         keep_model=keep_model, progress=False)
+    if _WORKER["cache"] is not None:
+        return _trained_or_loaded(spec, _WORKER["train"], _WORKER["test"], labels_per_class, seed, config,
+                                  _WORKER["cache"])[0]
+    return _payload(train_on_split(spec, _WORKER["train"], _WORKER["test"], labels_per_class, seed, config,
+                                   keep_model=keep_model, progress=False))
+
+
+def _trained_or_loaded(spec: ModelSpec, train: ImageSet, test: ImageSet, labels_per_class, seed: int,
+                       config: RunConfig, run_cache: RunCache) -> tuple[bytes, bool]:
+    """The run's payload from the cache (True), else trained, with its model, and stored (False)."""
+    key = run_cache.key(spec, labels_per_class, seed, config)
+    with run_cache.hold(key):            # another process training this run: wait for it, then load it
+        payload = run_cache.load(key)
+        if payload is not None:
+            return payload, True
+        payload = _payload(train_on_split(spec, train, test, labels_per_class, seed, config, keep_model=True,
+                                          progress=False))
+        run_cache.store(key, payload)
+        return payload, False
+
+
+def _payload(run: Run) -> bytes:
     # The model travels as its state dict (some models' classes are made at run time and cannot be pickled), and
     # the run is pickled here, by value: the executor would send each tensor as shared memory, one open file each.
     state = None if run.model is None else (run.model.state_dict(), run.model.training)
     return pickle.dumps((replace(run, model=None), state))
 
 
-def _unpack_run(payload: bytes, spec: ModelSpec, train: ImageSet) -> Run:
-    run, state = pickle.loads(payload)     # from our own worker process
-    if state is None:
+def _unpack_run(payload: bytes, spec: ModelSpec, train: ImageSet, keep_model: bool = True) -> Run:
+    run, state = pickle.loads(payload)     # from our own worker process or run cache
+    if state is None or not keep_model:
         return run
     weights, training = state
     model = _build_model(spec, train)

@@ -9,11 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from semiformer_lib.train.config import RunConfig
-from semiformer_lib.train.replay import (SPREAD_FILE, SPREAD_MARGIN, ArtifactError, Tolerance, find_artifacts, main,
-                                         read_artifact, read_tolerance, replay_key, row_differences,
-                                         verify_artifacts)
+from semiformer_lib.train.replay import (SPREAD_FILE, SPREAD_MARGIN, WINDOW_FILE, ArtifactError, Tolerance,
+                                         find_artifacts, main, read_artifact, read_tolerance, replay_key,
+                                         row_differences, seedless_key, verify_artifacts,
+                                         write_window_start)
 from semiformer_lib.train.run import train
 
 RESULTS = Path(__file__).resolve().parent.parent / "book" / "results"
@@ -235,9 +237,55 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
 
 @pytest.mark.replay
 def test_every_committed_artifact_replays():
-    """The book's artifacts: each CPU run's first window re-run from its own config (≤ 3 min on 2 cores)."""
-    verdicts = verify_artifacts(RESULTS)
+    """The book's artifacts (make test's share of `make replay`): every file checked; the first window of one seed
+    per config re-run from its own config; and for each method, a window in which pseudo-labels act, re-run from the
+    artifact's saved start."""
+    verdicts = verify_artifacts(RESULTS, one_seed=True)
     on_cpu = [a for a in find_artifacts(RESULTS) if a.on_cpu]
-    assert len(verdicts) >= 18 and all(v.replayed for v in verdicts if v.folder in {a.folder for a in on_cpu})
+    replayed = {seedless_key(a) for a, v in zip(on_cpu, verdicts) if v.replayed}
+    assert len(verdicts) >= 18 and {seedless_key(a) for a in on_cpu} == replayed
+    # a window past the warm-up for each method: the Semiformer (both models), FixMatch on the CNN and on the ViT
+    windows = {v.folder.name for v in verdicts if v.window}
+    assert {"pair_ema_t0.7_l40_s0", "fixmatch_cnn_mean_t0.7_l40_s0", "long_semiformer_s0",
+            "long_fixmatch_vit_s0"} <= windows
     tolerance = read_tolerance(RESULTS)
-    print(f"{len(verdicts)} artifacts, {sum(v.bitwise for v in verdicts)} bit for bit; tolerance: {tolerance.source}")
+    print(f"{len(verdicts)} artifacts, {sum(v.replayed for v in verdicts)} first windows replayed, "
+          f"{sum(v.bitwise for v in verdicts)} bit for bit; {len(windows)} windows past the warm-up, "
+          f"{sum(v.window_bitwise for v in verdicts)} bit for bit; tolerance: {tolerance.source}")
+
+
+def test_a_window_past_the_warm_up_replays_from_its_saved_start(artifacts):
+    """Check 4: the window in which pseudo-labels act (steps 4 → 8: the warm-up ends at 4) replays from a saved
+    start, and a number edited in both files at its end — which check 2 cannot see — is caught."""
+    path = write_window_start(artifacts / "ssl", threads=1)
+    assert path == artifacts / "ssl" / WINDOW_FILE
+    saved = torch.load(path, weights_only=True)
+    assert saved["window"] == [4, 8] and saved["state"]["step"] == 4 and set(saved["spread"]) == {"accuracy", "loss"}
+    ssl, twin = verify_artifacts(artifacts, progress=False)
+    assert ssl.window == (4, 8) and ssl.window_bitwise and twin.window is None
+
+    def nudge_last(rows):
+        rows[-1]["model"]["summed"] += 0.01
+    _edit(artifacts / "ssl" / "metrics.jsonl", nudge_last)
+    _edit(artifacts / "ssl" / "results.json", lambda record: nudge_last(record["curves"]))
+    with pytest.raises(ArtifactError, match=rf"its row at step 8 is not reproduced from {WINDOW_FILE}"):
+        verify_artifacts(artifacts, progress=False)
+
+
+def test_a_damaged_window_start_is_named_with_the_fix(artifacts):
+    (artifacts / "ssl" / WINDOW_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(ArtifactError, match=rf"{WINDOW_FILE}: not a window start .* --write-window"):
+        verify_artifacts(artifacts, progress=False)
+
+
+def test_one_seed_replays_the_first_window_of_one_seed_per_config(artifacts):
+    """Artifacts that differ only in their seed share one first-window replay under one_seed (make test); the full
+    verification replays each — here it catches that the copy's numbers are not what seed 1 gives."""
+    copy = shutil.copytree(artifacts / "ssl", artifacts / "ssl_s1")
+    for file in ("results.json", "metrics.jsonl"):
+        path = copy / file
+        path.write_text(path.read_text().replace('"seed": 0', '"seed": 1'))
+    verdicts = {v.folder.name: v for v in verify_artifacts(artifacts, progress=False, one_seed=True)}
+    assert verdicts["ssl"].replayed and not verdicts["ssl_s1"].replayed
+    with pytest.raises(ArtifactError, match="ssl_s1/metrics.jsonl: its first row"):
+        verify_artifacts(artifacts, progress=False)

@@ -13,9 +13,17 @@ evaluation, :mod:`.run`). :func:`verify_artifacts` checks each one in three ways
    artifact's thread count, and its row is compared with the artifact's first row: accuracies of every head and of
    the EMA, the losses, the pseudo-label diagnostics and the learning rate.
 
+4. **a window past the warm-up replays** (CPU artifacts holding :data:`WINDOW_FILE`) — the first window cannot
+   check the pseudo-labels: it ends inside the supervised warm-up. An artifact may therefore carry a checkpoint of
+   its run at the first evaluation at or after the warm-up's end (step S, written by :func:`write_window_start`,
+   which re-runs the config to S and keeps the file only when it then replays the next window exactly). The window
+   S → S + ``eval_every``, in which the teacher's pseudo-labels act, is re-run from it and compared with the
+   artifact's row at its end, within the spread measured for that window (1 vs 2 threads, stored in the file).
+
 Artifacts whose configs agree up to the end of the first window share one replay: when that window ends inside the
 supervised warm-up, the pseudo-label keys (:data:`.comparisons.AFTER_WARM_UP`) cannot have acted yet, so a run and
-its supervised twin (λ = 0) start identically.
+its supervised twin (λ = 0) start identically. ``one_seed=True`` (``make test``) replays the first window of one
+seed per config — the others of that config differ only in their seed — and every window past the warm-up.
 
 Float arithmetic differs between machines, so the comparison is bitwise only where the arithmetic is the same (the
 same CPU and library build: a replay on the machine that made the artifact reproduces it bit for bit). Elsewhere it
@@ -29,6 +37,7 @@ GPU artifacts (``device_type`` cuda) get checks 1 and 2 only.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -47,6 +56,7 @@ from .results import FORMAT, provenance
 from .run import build_state
 
 SPREAD_FILE = "replay_spread.json"
+WINDOW_FILE = "replay_window.pt"   # an artifact's checkpoint at the start of a window past the warm-up (check 4)
 SPREAD_MARGIN = 3.0          # tolerance = margin × the largest 1-vs-2-thread difference measured for that quantity
 PROVENANCE_KEYS = ("git_commit", "device", "device_type", "processes", "torch", "timm", "python")
 ACCURACY_GROUPS = ("model", "ema")
@@ -97,6 +107,8 @@ class Verdict:
     bitwise: bool = False
     largest: dict[str, float] = field(default_factory=dict)     # largest |difference| per quantity kind
     seconds: float = 0.0
+    window: tuple[int, int] | None = None                        # the window past the warm-up replayed (check 4)
+    window_bitwise: bool = False
 
 
 # --- reading and the checks that need no compute ----------------------------------------------------------------
@@ -255,19 +267,33 @@ def read_tolerance(root: str | Path) -> Tolerance:
                             f"python -m semiformer_lib.train.replay {root} --measure-spread") from None
 
 
+def seedless_key(artifact: Artifact) -> str:
+    """The artifact's :func:`replay_key` without its seeds: artifacts sharing it differ only in their seed."""
+    config = json.loads(replay_key(artifact))
+    for key in ("seed", "split_seed"):
+        config.pop(key, None)
+    return json.dumps(config, sort_keys=True)
+
+
 def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance: Tolerance | None = None,
-                     progress: bool = True) -> list[Verdict]:
+                     progress: bool = True, one_seed: bool = False) -> list[Verdict]:
     """Check every artifact below ``root`` (those named in ``names``, when given; see the module docstring); raise
-    :class:`ArtifactError` naming the first file that fails, else return one :class:`Verdict` per artifact."""
+    :class:`ArtifactError` naming the first file that fails, else return one :class:`Verdict` per artifact.
+    ``one_seed``: replay the first window of one seed per config only (checks 1, 2 and 4 still run for all)."""
     artifacts = find_artifacts(root, names)              # checks 1 and 2 for all, before any compute
     tolerance = tolerance or read_tolerance(root)
-    verdicts, replays = [], {}
+    verdicts, replays, seedless = [], {}, set()
     for artifact in artifacts:
         verdict = Verdict(artifact.folder)
         verdicts.append(verdict)
         if not artifact.on_cpu:
             continue
+        if (artifact.folder / WINDOW_FILE).is_file():
+            _verify_window(artifact, verdict, tolerance, progress)
         key = replay_key(artifact)
+        if one_seed and key not in replays and seedless_key(artifact) in seedless:
+            continue                                     # another seed of this config was replayed
+        seedless.add(seedless_key(artifact))
         started = time.perf_counter()
         if key not in replays:
             if progress:
@@ -287,6 +313,112 @@ def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance
         for k, d in differences.items():
             verdict.largest[_kind(k)] = max(verdict.largest.get(_kind(k), 0.0), d)
     return verdicts
+
+
+def _window(artifact: Artifact) -> tuple[int, int]:
+    """The window check 4 replays: from the first evaluation at or after the warm-up's end to the next one."""
+    every, warm_up = artifact.config.eval_every, artifact.record["schedule"]["supervised_steps"]
+    steps = [row["step"] for row in artifact.rows]
+    start = next((step for step in steps if step >= warm_up), None)
+    if start is None or start == steps[-1]:
+        raise ArtifactError(f"{artifact.folder}: no evaluation window after its warm-up ({warm_up} steps, evaluations "
+                            f"at {steps[0]}…{steps[-1]}) to replay")
+    return start, start + every
+
+
+def replay_window(config: RunConfig, start: dict, until: int, threads: int | None = None) -> dict:
+    """Re-run ``config`` on this machine's CPU from the saved state ``start`` to step ``until`` and return the
+    metrics row of that step."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or config.threads or before)
+    try:
+        state = build_state(config, distributed.single_process(torch.device("cpu")))
+        # a copy: the optimizer adopts the saved moment tensors as they are and would update them in place
+        state.load_state_dict(copy.deepcopy(start))
+        train_loop(state, until=until, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    row = next((row for row in state.metrics if row["step"] == until), None)
+    if row is None:
+        raise ArtifactError(f"the replay of {config.name} from step {start['step']} made no evaluation at step "
+                            f"{until}: its eval_every changed")
+    return row
+
+
+def _read_window_start(artifact: Artifact) -> dict:
+    path = artifact.folder / WINDOW_FILE
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        start, spread = saved["state"], saved["spread"]
+        int(start["step"]), float(spread["accuracy"]), float(spread["loss"])
+    except Exception as err:     # truncated, foreign or from another version: name it and the fix
+        raise ArtifactError(f"{path}: not a window start written by write_window_start (reading it raised "
+                            f"{type(err).__name__}: truncated, foreign or of another format); rewrite it with "
+                            f"python -m semiformer_lib.train.replay {artifact.folder} --write-window") from None
+    if int(start["step"]) != _window(artifact)[0]:
+        raise ArtifactError(f"{path}: saved at step {start['step']}, not at the window's start "
+                            f"{_window(artifact)[0]}; rewrite it with --write-window")
+    return saved
+
+
+def _verify_window(artifact: Artifact, verdict: Verdict, tolerance: Tolerance, progress: bool) -> None:
+    """Check 4: replay the window past the warm-up from the artifact's saved start and compare its last row."""
+    saved = _read_window_start(artifact)
+    start, end = _window(artifact)
+    if progress:
+        print(f"replaying {artifact.folder} from step {start} to step {end} (pseudo-labels acting) …", flush=True)
+    replayed = replay_window(artifact.config, saved["state"], end)
+    recorded = next(row for row in artifact.rows if row["step"] == end)
+    # the spread measured for this window, times the margin, or the folder's tolerance where that is larger
+    allowed = Tolerance(accuracy=max(tolerance.accuracy, SPREAD_MARGIN * saved["spread"]["accuracy"]),
+                        loss=max(tolerance.loss, SPREAD_MARGIN * saved["spread"]["loss"]))
+    if tolerance.source == "bitwise":
+        allowed = tolerance
+    differences = row_differences(replayed, recorded)
+    beyond = {k: d for k, d in differences.items() if d > allowed.allowed(k)}
+    if beyond:
+        shown = ", ".join(f"{k}: replayed {_flatten(replayed).get(k)} vs recorded {_flatten(recorded).get(k)}"
+                          for k in sorted(beyond))
+        raise ArtifactError(f"{artifact.folder / 'metrics.jsonl'}: its row at step {end} is not reproduced from "
+                            f"{WINDOW_FILE} ({shown}). Either a file was edited or the code no longer computes what "
+                            "made it: re-run the config to regenerate the folder")
+    verdict.window, verdict.window_bitwise = (start, end), all(d == 0 for d in differences.values())
+
+
+def write_window_start(folder: str | Path, threads: int | None = None) -> Path:
+    """Re-run the artifact in ``folder`` from step 0 to the start S of its first window past the warm-up, measure
+    that window's 1-vs-2-thread spread, and save the state at S with the spread as :data:`WINDOW_FILE` — only if
+    the window replayed from it reproduces the artifact's row at S + ``eval_every`` exactly (so only on the machine
+    kind that made the artifact)."""
+    artifact = read_artifact(folder)
+    if not artifact.on_cpu:
+        raise ArtifactError(f"{artifact.folder}: a GPU artifact; its windows cannot be replayed exactly on a CPU")
+    start, end = _window(artifact)
+    config = artifact.config
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or config.threads or before)
+    try:
+        state = build_state(config, distributed.single_process(torch.device("cpu")))
+        train_loop(state, until=start, progress=True, desc=f"{config.name} to step {start}")
+        saved = state.state_dict()
+    finally:
+        torch.set_num_threads(before)
+    recorded = next(row for row in artifact.rows if row["step"] == end)
+    own = config.threads or before
+    replays = {n: replay_window(config, saved, end, threads=n) for n in sorted({own, 1, 2})}
+    if any(row_differences(replays[own], recorded).values()):
+        machine = provenance(torch.device("cpu"), 1)["device"]
+        raise ArtifactError(f"{artifact.folder}: the window {start} → {end} replayed from a fresh start does not "
+                            f"reproduce the artifact's row exactly on this machine ({machine}); write the window "
+                            "start on the machine kind that made the artifact")
+    differences = row_differences(replays[1], replays[2])
+    spread = {kind: max([d for k, d in differences.items() if _kind(k) == kind], default=0.0)
+              for kind in ("accuracy", "loss")}
+    path = artifact.folder / WINDOW_FILE
+    torch.save({"state": saved, "spread": spread, "window": [start, end],
+                "measured": "1 vs 2 CPU threads, replayed from this state",
+                "provenance": json.loads(json.dumps(provenance(torch.device("cpu"), 1), default=str))}, path)
+    return path
 
 
 def measure_spread(root: str | Path) -> dict:
@@ -313,21 +445,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", help="a folder holding run folders (results.json + metrics.jsonl), e.g. book/results")
     parser.add_argument("--measure-spread", action="store_true",
                         help=f"measure the 1-vs-2-thread spread and write it to ROOT/{SPREAD_FILE}")
+    parser.add_argument("--one-seed", action="store_true",
+                        help="replay the first window of one seed per config (windows past the warm-up: all)")
+    parser.add_argument("--write-window", action="store_true",
+                        help=f"ROOT is one artifact: save its state at its first window past the warm-up as "
+                             f"ROOT/{WINDOW_FILE} (re-runs the config to there; checked before it is kept)")
     args = parser.parse_args(argv)
     try:
+        if args.write_window:
+            path = write_window_start(args.root)
+            print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+            return 0
         if args.measure_spread:
             spread = measure_spread(args.root)
             (Path(args.root) / SPREAD_FILE).write_text(json.dumps(spread, indent=1) + "\n")
             print(f"largest 1-vs-2-thread differences: {spread['largest']}")
             return 0
         started = time.perf_counter()
-        verdicts = verify_artifacts(args.root)
+        verdicts = verify_artifacts(args.root, one_seed=args.one_seed)
     except ArtifactError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    replayed = [v for v in verdicts if v.replayed]
-    print(f"{len(verdicts)} artifacts verified ({len(replayed)} replayed, "
-          f"{sum(v.bitwise for v in replayed)} bit for bit) in {time.perf_counter() - started:.0f} s")
+    replayed, windows = [v for v in verdicts if v.replayed], [v for v in verdicts if v.window]
+    print(f"{len(verdicts)} artifacts verified ({len(replayed)} first windows replayed, "
+          f"{sum(v.bitwise for v in replayed)} bit for bit; {len(windows)} windows past the warm-up, "
+          f"{sum(v.window_bitwise for v in windows)} bit for bit) in {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -21,9 +21,9 @@ CHROMIUM ?= /usr/bin/chromium
 setup: $(INSTALLED)
 
 # pip byte-compiles the stack as it installs it (about 48 of the install's 132 s on a 2-core AMD). That is kept on
-# purpose: with PYTHONDONTWRITEBYTECODE=1 (set on this CI machine) Python never writes the .pyc files it compiles, so
+# purpose: with PYTHONDONTWRITEBYTECODE=1 (set on the CI machines) Python never writes the .pyc files it compiles, so
 # without pip's every fresh interpreter compiled torch anew: --no-compile made make test's subprocess-heavy tests
-# 3-4x slower (the grid test 218 s instead of 52 s), which cost more than it saved.
+# 2-4x slower (the grid test 218 s instead of 88 s), which cost more than it saved.
 $(INSTALLED): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

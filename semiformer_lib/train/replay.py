@@ -37,6 +37,7 @@ GPU artifacts (``device_type`` cuda) get checks 1 and 2 only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -45,6 +46,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -204,19 +206,30 @@ def replay_key(artifact: Artifact) -> str:
     return json.dumps(config, sort_keys=True)
 
 
-def replay_first_window(config: RunConfig, until: int, threads: int | None = None) -> dict:
-    """Re-run ``config`` on this machine's CPU from step 0 to step ``until`` (its first evaluation) and return that
-    evaluation's metrics row. ``threads`` defaults to the config's; torch's thread count is restored afterwards."""
+@contextlib.contextmanager
+def _torch_threads(config: RunConfig, threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (default: the config's), restoring the count afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads or config.threads or before)
     try:
-        state = build_state(config, distributed.single_process(torch.device("cpu")))
-        train_loop(state, until=until, progress=False)
+        yield
     finally:
         torch.set_num_threads(before)
-    if not state.metrics or state.metrics[0]["step"] != until:
-        raise ArtifactError(f"the replay of {config.name} made no evaluation at step {until}: its eval_every changed")
-    return state.metrics[0]
+
+
+def _cpu_state(config: RunConfig, start: dict | None):
+    """The run of ``config`` on this machine's CPU at step 0, or at the saved ``start`` (a copy of it: the optimizer
+    adopts the saved moment tensors as they are and would update them in place)."""
+    state = build_state(config, distributed.single_process(torch.device("cpu")))
+    if start is not None:
+        state.load_state_dict(copy.deepcopy(start))
+    return state
+
+
+def replay_first_window(config: RunConfig, until: int, threads: int | None = None) -> dict:
+    """Re-run ``config`` on this machine's CPU from step 0 to step ``until`` (its first evaluation) and return that
+    evaluation's metrics row. ``threads`` defaults to the config's; torch's thread count is restored afterwards."""
+    return replay_window(config, None, until, threads)
 
 
 def _flatten(row: dict) -> dict[str, float | None]:
@@ -326,22 +339,16 @@ def _window(artifact: Artifact) -> tuple[int, int]:
     return start, start + every
 
 
-def replay_window(config: RunConfig, start: dict, until: int, threads: int | None = None) -> dict:
-    """Re-run ``config`` on this machine's CPU from the saved state ``start`` to step ``until`` and return the
-    metrics row of that step."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or config.threads or before)
-    try:
-        state = build_state(config, distributed.single_process(torch.device("cpu")))
-        # a copy: the optimizer adopts the saved moment tensors as they are and would update them in place
-        state.load_state_dict(copy.deepcopy(start))
+def replay_window(config: RunConfig, start: dict | None, until: int, threads: int | None = None) -> dict:
+    """Re-run ``config`` on this machine's CPU from the saved state ``start`` (None: step 0) to step ``until`` and
+    return the metrics row of that step."""
+    with _torch_threads(config, threads):
+        state = _cpu_state(config, start)
         train_loop(state, until=until, progress=False)
-    finally:
-        torch.set_num_threads(before)
     row = next((row for row in state.metrics if row["step"] == until), None)
     if row is None:
-        raise ArtifactError(f"the replay of {config.name} from step {start['step']} made no evaluation at step "
-                            f"{until}: its eval_every changed")
+        raise ArtifactError(f"the replay of {config.name} from step {start['step'] if start else 0} made no "
+                            f"evaluation at step {until}: its eval_every changed")
     return row
 
 
@@ -370,10 +377,9 @@ def _verify_window(artifact: Artifact, verdict: Verdict, tolerance: Tolerance, p
     replayed = replay_window(artifact.config, saved["state"], end)
     recorded = next(row for row in artifact.rows if row["step"] == end)
     # the spread measured for this window, times the margin, or the folder's tolerance where that is larger
-    allowed = Tolerance(accuracy=max(tolerance.accuracy, SPREAD_MARGIN * saved["spread"]["accuracy"]),
-                        loss=max(tolerance.loss, SPREAD_MARGIN * saved["spread"]["loss"]))
-    if tolerance.source == "bitwise":
-        allowed = tolerance
+    allowed = tolerance if tolerance.source == "bitwise" else Tolerance(
+        accuracy=max(tolerance.accuracy, SPREAD_MARGIN * saved["spread"]["accuracy"]),
+        loss=max(tolerance.loss, SPREAD_MARGIN * saved["spread"]["loss"]))
     differences = row_differences(replayed, recorded)
     beyond = {k: d for k, d in differences.items() if d > allowed.allowed(k)}
     if beyond:
@@ -395,16 +401,12 @@ def write_window_start(folder: str | Path, threads: int | None = None) -> Path:
         raise ArtifactError(f"{artifact.folder}: a GPU artifact; its windows cannot be replayed exactly on a CPU")
     start, end = _window(artifact)
     config = artifact.config
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or config.threads or before)
-    try:
-        state = build_state(config, distributed.single_process(torch.device("cpu")))
+    own = threads or config.threads or torch.get_num_threads()
+    with _torch_threads(config, own):
+        state = _cpu_state(config, None)
         train_loop(state, until=start, progress=True, desc=f"{config.name} to step {start}")
         saved = state.state_dict()
-    finally:
-        torch.set_num_threads(before)
     recorded = next(row for row in artifact.rows if row["step"] == end)
-    own = config.threads or before
     replays = {n: replay_window(config, saved, end, threads=n) for n in sorted({own, 1, 2})}
     if any(row_differences(replays[own], recorded).values()):
         machine = provenance(torch.device("cpu"), 1)["device"]

@@ -49,19 +49,22 @@ def git_commit(folder: str | Path | None = None) -> tuple[str | None, bool | Non
         return None, None
 
 
+def processor_name() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     """``"NVIDIA H100 80GB HBM3"`` on CUDA; the processor and core count on CPU."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    processor = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                processor = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {processor} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"CPU: {processor_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
 def provenance(device: torch.device, world_size: int) -> dict:

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import pickle
-import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 
 from ..data import ImageSet
 from ..data.datasets import content_fingerprint
+from .results import processor_name
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent        # the semiformer_lib package
 
@@ -44,15 +44,6 @@ def source_digest(root: Path = SOURCE_ROOT) -> str:
     return digest.hexdigest()
 
 
-def _processor() -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows: float results may differ between CPU kinds."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 @dataclass(frozen=True)
 class RunCache:
     """Where the entries live and what every key of one sweep shares (data, code, torch, processor)."""
@@ -64,7 +55,7 @@ class RunCache:
         context = json.dumps({
             "train": [train.name, content_fingerprint(train.images, train.labels)],
             "test": [test.name, content_fingerprint(test.images, test.labels)],
-            "source": source_digest(), "torch": torch.__version__, "processor": _processor(),
+            "source": source_digest(), "torch": torch.__version__, "processor": processor_name(),
         }, sort_keys=True)
         return cls(Path(folder), context)
 

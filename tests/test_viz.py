@@ -64,6 +64,41 @@ def test_titles_of_two_panels_that_overlap_are_a_problem():
     plt.close(figure)
 
 
+@viz.styled
+def _two_lines_alike():
+    """A plotting function whose figure has a problem: two labelled series drawn the same."""
+    figure, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 1], color="k", label="first run")
+    ax.plot([0, 1], [1, 0], color="k", label="second run")
+    ax.legend()
+    plt.close(figure)
+    return figure
+
+
+@pytest.fixture
+def figure_check_mode():
+    yield viz.set_figure_check
+    viz.set_figure_check("warn")
+
+
+def test_every_plotting_function_checks_its_figure_where_it_draws_it(figure_check_mode):
+    with pytest.warns(viz.FigureWarning, match=r"_two_lines_alike drew a figure .*look the same"):
+        _two_lines_alike()                                            # the default: a library user is warned
+    figure_check_mode("raise")                                        # the book's chapters: the cell fails
+    with pytest.raises(viz.FigureProblem, match="first run"):
+        _two_lines_alike()
+    figure_check_mode("off")
+    assert _two_lines_alike().axes[0].get_legend() is not None
+    with pytest.raises(ValueError, match="choose one of raise, warn, off"):
+        figure_check_mode("strict")
+
+
+def test_a_legible_library_figure_passes_the_raising_check(figure_check_mode):
+    figure_check_mode("raise")
+    figure = viz.plot_grid_screen(_grid_points())
+    assert figure.axes and viz.figure_problems(figure) == []
+
+
 def _overlaps(texts) -> list[tuple[str, str]]:
     """Pairs of drawn texts whose boxes intersect (the figure must have been drawn)."""
     boxes = [(t.get_text(), t.get_window_extent()) for t in texts if t.get_text().strip()]

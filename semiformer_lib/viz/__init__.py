@@ -4,7 +4,8 @@ Every function takes plain data (lists of runs, tensors) and returns the matplot
 cell is one call. It draws in the book's style (:mod:`.style`) inside a context, so importing this package
 changes no matplotlib setting. One module per chapter, plus the widgets:
 
-* :mod:`.style` — palette, page width, :func:`~.style.book_style`, :func:`~.style.figure_problems`;
+* :mod:`.style` — palette, page width, :func:`~.style.book_style`, :func:`~.style.figure_problems` and the
+  figure check every plotting function applies (:func:`~.style.set_figure_check`);
 * :mod:`.source` — the code beside its equation (:func:`~.source.show_source`);
 * :mod:`.method` — the method drawn from the model and the config (the intro, chapters 3 and 4);
 * :mod:`.starvation` — chapter 1, a ViT starved of labels;
@@ -42,12 +43,13 @@ from .starvation import (
                              plot_train_test_curves,
                              show_images,
 )
-from .style import BOOK_STYLE, DPI, PAGE_WIDTH, PALETTE, PART_COLORS, book_style, figure_problems, model_color, styled
+from .style import (BOOK_STYLE, DPI, PAGE_WIDTH, PALETTE, PART_COLORS, FigureProblem, FigureWarning, book_style,
+                    check_figure, figure_problems, model_color, set_figure_check, styled)
 from .widgets import threshold_explorer
 
 __all__ = [
-    "BOOK_STYLE", "DPI", "PAGE_WIDTH", "PALETTE", "PART_COLORS", "book_style", "figure_problems", "model_color",
-    "styled",
+    "BOOK_STYLE", "DPI", "PAGE_WIDTH", "PALETTE", "PART_COLORS", "FigureProblem", "FigureWarning", "book_style",
+    "check_figure", "figure_problems", "model_color", "set_figure_check", "styled",
     "plot_model_overview", "plot_pseudo_label_pipeline", "show_source", "source_text",
     "plot_label_sweep", "plot_train_test_curves", "plot_per_class", "plot_confusions", "show_images", "plot_filters",
     "plot_position_similarity", "plot_attention",

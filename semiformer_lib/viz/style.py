@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import textwrap
+import warnings
 from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 PALETTE = {"vit": "#c8553d", "cnn": "#2a7f8f", "semiformer": "#e0a526", "prior": "#7b5ea7", "other": "#6c6c6c"}
 PRIOR_SUFFIXES = ("_convstem", "_relpos", "_nopos")
@@ -35,12 +37,51 @@ def book_style():
         yield
 
 
+class FigureProblem(ValueError):
+    """A figure the library drew is hard to read (:func:`figure_problems` says why); raised in ``"raise"`` mode."""
+
+
+class FigureWarning(UserWarning):
+    """A figure the library drew is hard to read; warned in ``"warn"`` mode (the default)."""
+
+
+FIGURE_CHECK_MODES = ("raise", "warn", "off")
+_figure_check = {"mode": "warn"}
+
+
+def set_figure_check(mode: str) -> None:
+    """What every public plotting function does when its figure has a :func:`figure_problems` finding: ``"warn"``
+    (the default, a :class:`FigureWarning`), ``"raise"`` (a :class:`FigureProblem`; the book's chapters use it, so
+    that a figure that stops being legible fails the chapter under nbval) or ``"off"``."""
+    if mode not in FIGURE_CHECK_MODES:
+        raise ValueError(f"figure check mode {mode!r}: choose one of {', '.join(FIGURE_CHECK_MODES)}")
+    _figure_check["mode"] = mode
+
+
+def check_figure(fig, name: str = "figure") -> None:
+    """Apply the figure check (see :func:`set_figure_check`) to ``fig``, drawn by the function ``name``."""
+    if _figure_check["mode"] == "off":
+        return
+    problems = figure_problems(fig)
+    if not problems:
+        return
+    message = f"{name} drew a figure that is hard to read: " + "; ".join(problems)
+    if _figure_check["mode"] == "raise":
+        raise FigureProblem(message)
+    warnings.warn(message, FigureWarning, stacklevel=3)
+
+
 def styled(plot):
-    """Decorate a plotting function so that it draws inside :func:`book_style`."""
+    """Decorate a plotting function so that it draws inside :func:`book_style` and its figure passes the figure
+    check (:func:`check_figure`): every figure the chapters draw is checked where it is drawn."""
     @functools.wraps(plot)
     def draw(*args, **kwargs):
         with book_style():
-            return plot(*args, **kwargs)
+            drawn = plot(*args, **kwargs)
+            fig = drawn if isinstance(drawn, Figure) else getattr(drawn, "figure", None)
+            if isinstance(fig, Figure):
+                check_figure(fig, plot.__name__)
+        return drawn
     return draw
 
 
@@ -81,7 +122,7 @@ def _family_label(model_name: str) -> str:
     return model_name.split("_")[0].upper().replace("SEMIFORMER", "Semiformer") + f" ({model_name})"
 
 
-# --- what makes a figure hard to read (checked by tests/test_viz.py on every figure the book draws) --------------
+# --- what makes a figure hard to read (checked by `styled` on every figure a plotting function draws) -------------
 MIN_TEXT_POINTS = 8.0        # the smallest text a figure may show, in points as drawn on the page
 
 

@@ -121,3 +121,25 @@ def test_a_bad_folder_exits_with_rc_2_before_training(tmp_path, capsys):
     assert train_main(["--config", str(CONFIG_DIR / "folder.yaml"), "--profile", "cpu",
                        f"output_dir={tmp_path / 'runs'}", "--no-progress"]) == 2
     assert "dataset folder needs data_root=PATH" in capsys.readouterr().err
+
+
+def test_a_data_set_written_as_an_image_folder_reads_back_as_the_same_images(tmp_path):
+    from semiformer_lib.data import ImageSet, write_image_folder
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 12, 12), dtype=torch.uint8, generator=generator)
+    source = ImageSet(images, torch.arange(40) % 4, ("a/b", "c", "d", "e"), (0.5,), (0.25,), "toy/train")
+    root = write_image_folder(source, tmp_path / "toy", per_class=6, val_per_class=2, unlabeled=5, seed=3)
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["a-b", "c", "d", "e"]   # '/' would nest it
+    train, test = (load_image_folder(root, split, image_size=12) for split in ("train", "test"))
+    assert len(train) == 4 * 6 + 5 and len(test) == 4 * 2 and (train.labels == -1).sum() == 5
+    written = {int(p.stem): p for p in root.rglob("*.png")}
+    assert len(written) == 4 * 8 + 5                                            # no image is written twice
+    for index, path in written.items():
+        assert np.array_equal(np.asarray(Image.open(path)), images[index, 0].numpy())   # lossless, unresized
+        if path.parent.name != "unlabeled":
+            assert path.parent.name == ("a-b", "c", "d", "e")[index % 4]
+    with pytest.raises(FileExistsError, match="already holds files"):
+        write_image_folder(source, root, per_class=1)
+    with pytest.raises(ValueError, match="class 'a/b' has 10 images, fewer than"):
+        write_image_folder(source, tmp_path / "more", per_class=9, val_per_class=2)

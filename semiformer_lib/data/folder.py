@@ -16,6 +16,9 @@ folder: no ``train/``, an empty class, a single class, an unreadable image.
 
 Split files go to ``<cache>/folder-<fingerprint>/splits``: the fingerprint is that of the decoded images and
 labels, so adding an image gives new splits instead of a split of other data.
+
+:func:`write_image_folder` writes any :class:`ImageSet` (Fashion-MNIST, say) in this layout as PNG files, to try
+the folder path on images whose classes are known (the book's "Your data" page).
 """
 from __future__ import annotations
 
@@ -152,3 +155,43 @@ def load_image_folder(root: str | Path, split: str = "train", image_size: int | 
         torch.from_numpy(data["test"][0]), torch.from_numpy(data["test"][1]).long())
     return ImageSet(images.to(device), labels.to(device), data["classes"], mean, std,
                     f"folder-{fingerprint[:12]}/{split}", fingerprint)
+
+
+def class_folder_name(name: str) -> str:
+    """A class name as a folder name: ``"T-shirt/top"`` → ``"T-shirt-top"`` (a path separator would nest it)."""
+    return name.replace("/", "-").replace("\\", "-").strip() or "class"
+
+
+def write_image_folder(images: ImageSet, root: str | Path, per_class: int, val_per_class: int = 0,
+                       unlabeled: int = 0, seed: int = 0) -> Path:
+    """Write a data set in the layout ``dataset: folder`` reads, to try that path on images whose classes are known:
+    ``per_class`` images of each class of ``images`` (an :class:`ImageSet`, ``[N, C, H, W]`` uint8) as PNG files in
+    ``root/train/<class>/``, ``val_per_class`` others of each class in ``root/val/<class>/`` and ``unlabeled`` others
+    of any class in ``root/unlabeled/``, drawn with ``seed``. Returns ``root``. A ``root`` that already holds files
+    is refused, so nothing is overwritten or mixed."""
+    root = Path(root).expanduser()
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} already holds files: write the image folder to a new or empty folder")
+    labels = images.labels.cpu()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator)
+    taken = torch.zeros(len(labels), dtype=torch.bool)
+    written = []
+    for index, name in enumerate(images.classes):
+        members = order[labels[order] == index]
+        if len(members) < per_class + val_per_class:
+            raise ValueError(f"class {name!r} has {len(members)} images, fewer than per_class + val_per_class = "
+                             f"{per_class + val_per_class}")
+        for split, chosen in (("train", members[:per_class]), ("val", members[per_class:per_class + val_per_class])):
+            written += [(root / split / class_folder_name(name) / f"{int(i)}.png", int(i)) for i in chosen]
+        taken[members[:per_class + val_per_class]] = True
+    rest = order[~taken[order]]
+    if len(rest) < unlabeled:
+        raise ValueError(f"only {len(rest)} images are left for unlabeled = {unlabeled}")
+    written += [(root / "unlabeled" / f"{int(i)}.png", int(i)) for i in rest[:unlabeled]]
+    pixels = images.images.cpu().permute(0, 2, 3, 1).numpy()                   # [N, H, W, C] uint8
+    for path, i in written:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture = pixels[i][..., 0] if pixels.shape[-1] == 1 else pixels[i]
+        Image.fromarray(picture).save(path)
+    return root

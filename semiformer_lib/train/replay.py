@@ -46,7 +46,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Collection, Iterator
 
 import torch
 
@@ -111,6 +111,7 @@ class Verdict:
     seconds: float = 0.0
     window: tuple[int, int] | None = None                        # the window past the warm-up replayed (check 4)
     window_bitwise: bool = False
+    elsewhere: bool = False                                      # its replays are run by another check
 
 
 # --- reading and the checks that need no compute ----------------------------------------------------------------
@@ -289,17 +290,28 @@ def seedless_key(artifact: Artifact) -> str:
 
 
 def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance: Tolerance | None = None,
-                     progress: bool = True, one_seed: bool = False) -> list[Verdict]:
+                     progress: bool = True, one_seed: bool = False,
+                     replayed_elsewhere: Collection[str] = ()) -> list[Verdict]:
     """Check every artifact below ``root`` (those named in ``names``, when given; see the module docstring); raise
     :class:`ArtifactError` naming the first file that fails, else return one :class:`Verdict` per artifact.
-    ``one_seed``: replay the first window of one seed per config only (checks 1, 2 and 4 still run for all)."""
+    ``one_seed``: replay the first window of one seed per config only (checks 1, 2 and 4 still run for all).
+    ``replayed_elsewhere``: folder names whose checks 3 and 4 another check runs (``make test``: chapter 5's replay
+    cell, for the grid's winner and its twin); their recorded first row stands in for the replay of their config,
+    so the artifacts that share that first window are still compared with it."""
     artifacts = find_artifacts(root, names)              # checks 1 and 2 for all, before any compute
     tolerance = tolerance or read_tolerance(root)
     verdicts, replays, seedless = [], {}, set()
+    elsewhere = [a for a in artifacts if a.on_cpu and a.folder.name in replayed_elsewhere]
+    for artifact in elsewhere:
+        replays.setdefault(replay_key(artifact), artifact.rows[0])
+        seedless.add(seedless_key(artifact))
     for artifact in artifacts:
         verdict = Verdict(artifact.folder)
         verdicts.append(verdict)
         if not artifact.on_cpu:
+            continue
+        if artifact in elsewhere:
+            verdict.elsewhere = True
             continue
         if (artifact.folder / WINDOW_FILE).is_file():
             _verify_window(artifact, verdict, tolerance, progress)
@@ -313,19 +325,24 @@ def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance
                 print(f"replaying {artifact.folder} to step {artifact.first_step} …", flush=True)
             replays[key] = replay_first_window(artifact.config, artifact.first_step)
         verdict.seconds = time.perf_counter() - started
-        differences = row_differences(replays[key], artifact.rows[0])
-        beyond = {k: d for k, d in differences.items() if d > tolerance.allowed(k)}
-        if beyond:
-            shown = ", ".join(f"{k}: replayed {_flatten(replays[key]).get(k)} vs recorded "
-                              f"{_flatten(artifact.rows[0]).get(k)}" for k in sorted(beyond))
-            raise ArtifactError(f"{artifact.folder / 'metrics.jsonl'}: its first row (step {artifact.first_step}) is "
-                                f"not reproduced by its config ({shown}; tolerance: {tolerance.source}). Either "
-                                "the file was edited or the code no longer computes what made it: re-run the config "
-                                "to regenerate the folder")
-        verdict.replayed, verdict.bitwise = True, all(d == 0 for d in differences.values())
-        for k, d in differences.items():
-            verdict.largest[_kind(k)] = max(verdict.largest.get(_kind(k), 0.0), d)
+        _compare_first_row(artifact, verdict, replays[key], tolerance)
     return verdicts
+
+
+def _compare_first_row(artifact: Artifact, verdict: Verdict, replayed: dict, tolerance: Tolerance) -> None:
+    """Check 3's verdict: the replayed first row against the artifact's, within ``tolerance``."""
+    differences = row_differences(replayed, artifact.rows[0])
+    beyond = {k: d for k, d in differences.items() if d > tolerance.allowed(k)}
+    if beyond:
+        shown = ", ".join(f"{k}: replayed {_flatten(replayed).get(k)} vs recorded "
+                          f"{_flatten(artifact.rows[0]).get(k)}" for k in sorted(beyond))
+        raise ArtifactError(f"{artifact.folder / 'metrics.jsonl'}: its first row (step {artifact.first_step}) is "
+                            f"not reproduced by its config ({shown}; tolerance: {tolerance.source}). Either "
+                            "the file was edited or the code no longer computes what made it: re-run the config "
+                            "to regenerate the folder")
+    verdict.replayed, verdict.bitwise = True, all(d == 0 for d in differences.values())
+    for k, d in differences.items():
+        verdict.largest[_kind(k)] = max(verdict.largest.get(_kind(k), 0.0), d)
 
 
 def _window(artifact: Artifact) -> tuple[int, int]:

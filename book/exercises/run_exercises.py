@@ -2,6 +2,7 @@
 once at the ``cpu`` profile, its numbers written to ``outcomes.json`` beside this file (with the machine).
 
     .venv/bin/python book/exercises/run_exercises.py [CHAPTER …]   # 1 3 4 5 by default: about 15 minutes on 2 cores
+    .venv/bin/python book/exercises/run_exercises.py 2.1 3.4 …     # the later exercises, each timed in CPU minutes
 
 The notes in the chapters are written from that file. Exercises that need long runs or a GPU have no note yet.
 """
@@ -112,6 +113,207 @@ def chapter_5(tmp: Path) -> dict:
                                                       "output": (done.stdout + done.stderr)[-1500:]}}
 
 
+# --- the exercises answered since: one function each, timed in CPU minutes (resource.getrusage) -------------------
+
+def _cpu_minutes() -> float:
+    import resource
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage) / 60
+
+
+def exercise_2_1(profile, train, test, probe) -> dict:
+    """A conv-stem ViT without position embedding against the conv stem with one and the plain ViT (3 seeds)."""
+    from semiformer_lib.train import ModelSpec
+    quiet = with_overrides(profile.run, augment=False, eval_every=None)
+    specs = [profile.vit, f"{profile.vit}_convstem",
+             ModelSpec("conv stem, no position embedding", profile.vit,
+                       {"spatial_prior": "convstem", "pos_embed": "none"})]
+    acc = final_metric(sweep(specs, train, test, [40], profile.seeds, quiet, workers=2, progress=False))
+    return {"mean test accuracy, 40/class": {name: mean(v.values()) for name, v in acc.items()},
+            "per seed": acc}
+
+
+def exercise_2_3(profile, train, test, probe) -> dict:
+    """cnn_mini with circular padding against zero padding: same prediction under cyclic shifts (seed 0)."""
+    from semiformer_lib.train import ModelSpec
+    quiet = with_overrides(profile.run, augment=False, eval_every=None)
+    specs = [profile.cnn, ModelSpec("circular padding", profile.cnn, {"padding_mode": "circular"})]
+    runs = sweep(specs, train, test, [40], [profile.seeds[0]], quiet, keep_models=True, workers=2, progress=False)
+    out = {}
+    for run in runs:
+        result = analysis.shift_robustness(run.model, probe, list(range(0, 9)), "cyclic")
+        out[run.model_name] = {"test_acc": run.history.final_test_acc,
+                               "same prediction by shift (px)": dict(zip(map(str, result.shifts),
+                                                                         map(float, result.consistency)))}
+    return out
+
+
+def exercise_2_4(profile, train, test, probe) -> dict:
+    """The locality-biased ViT with its bias table frozen at its initial slopes against a learned one (3 seeds)."""
+    from semiformer_lib.data import get_split
+    from semiformer_lib.seeding import seed_everything
+    from semiformer_lib.train import fit
+    quiet = with_overrides(profile.run, augment=False, eval_every=None)
+    relpos = f"{profile.vit}_relpos"
+    learned = final_metric(sweep([relpos], train, test, [40], profile.seeds, quiet, workers=2,
+                                 progress=False))[relpos]
+    frozen = {}
+    for seed in profile.seeds:
+        split = get_split(train, 40, seed)
+        seed_everything(seed)
+        model = create_model(relpos, img_size=28, in_chans=1, num_classes=10)
+        tables = [p for name, p in model.named_parameters() if name.endswith("attn.bias_table")]
+        assert tables, "no relative-position parameters found"
+        for table in tables:
+            table.requires_grad_(False)
+        history = fit(model, train.subset(split.labeled), test, with_overrides(quiet, seed=seed), progress=False)
+        frozen[seed] = history.final_test_acc
+    return {"learned bias": learned, "frozen bias": frozen,
+            "mean": {"learned bias": mean(learned.values()), "frozen bias": mean(frozen.values())}}
+
+
+def exercise_3_1(profile, train, test, probe) -> dict:
+    """The two-way Semiformer with and without augmentation, and with Conformer's injection point (3 seeds)."""
+    from semiformer_lib.train import ModelSpec
+    out = {}
+    for augment in (False, True):
+        config = with_overrides(profile.run, steps=profile.fusion_ablation_steps, augment=augment, eval_every=None)
+        specs = [ModelSpec("two-way (Semiformer)", profile.semiformer),
+                 ModelSpec("two-way, Conformer injection", profile.semiformer, {"injection": "conformer"})]
+        acc = final_metric(sweep(specs, train, test, [40], profile.seeds, config, workers=2, progress=False))
+        out["with augmentation" if augment else "without augmentation"] = {
+            name: mean(v.values()) for name, v in acc.items()}
+    return out
+
+
+def exercise_3_2(profile, train, test, probe) -> dict:
+    """CKA of the branches' globally pooled features, no fusion against two-way (3 seeds)."""
+    from semiformer_lib.train import ModelSpec
+    from semiformer_lib.models.interface import eval_mode
+    config = with_overrides(profile.run, steps=profile.fusion_ablation_steps, augment=False, eval_every=None)
+    specs = [ModelSpec("no fusion", profile.semiformer, {"fusion": "none"}),
+             ModelSpec("two-way (Semiformer)", profile.semiformer)]
+    inputs = to_model_input(probe.images, probe.mean, probe.std)
+    out = {}
+    for run in sweep(specs, train, test, [40], profile.seeds, config, keep_models=True, workers=2, progress=False):
+        with eval_mode(run.model), torch.no_grad():
+            feature_map, tokens = run.model.forward_blocks(inputs)[-1]
+        pooled = analysis.linear_cka(feature_map.float().mean((2, 3)), tokens[:, 1:].float().mean(1))
+        spatial = analysis.branch_similarity(run.model, inputs)[-1]
+        out.setdefault(run.model_name, {})[run.seed] = {"global CKA": pooled, "spatial CKA": spatial}
+    return out
+
+
+def exercise_3_4(profile, train, test, probe) -> dict:
+    """Conv-head accuracy with and without transformer → conv, at the conv branch's width and at twice it."""
+    from semiformer_lib.train import ModelSpec, head_accuracies
+    config = with_overrides(profile.run, steps=profile.fusion_ablation_steps, augment=False, eval_every=None)
+    out = {}
+    for width, options in (("thin", {}), ("wide", {"base_channels": 16})):
+        specs = [ModelSpec(f"{width}, no fusion", profile.semiformer, {**options, "fusion": "none"}),
+                 ModelSpec(f"{width}, transformer → conv", profile.semiformer,
+                           {**options, "fusion": "transformer_to_conv"})]
+        for run in sweep(specs, train, test, [40], profile.seeds, config, keep_models=True, workers=2,
+                         progress=False):
+            out.setdefault(run.model_name, {})[run.seed] = head_accuracies(run.model, test)["conv"]
+    return {"conv head accuracy": out, "mean": {name: mean(v.values()) for name, v in out.items()}}
+
+
+def _chapter_4_semiformer(profile):
+    return load_config(config_path("fashion_mnist_40"), {"eval_every": 40, "probe_size": 1000},
+                       profile=profile.name)
+
+
+def exercise_4_2(profile, train, test, probe) -> dict:
+    """Each teacher of the chapter's Semiformer (seed 0): the probe's accuracy of its pseudo-labels and the
+    student's final accuracy."""
+    semiformer = _chapter_4_semiformer(profile)
+    methods = [SemiMethod(teacher, with_overrides(semiformer, teacher=teacher))
+               for teacher in ("conv", "transformer", "mean", "ema")]
+    result = compare_methods(methods, train, test, 40, [0], progress=False)
+    out = {}
+    for method in methods:
+        history = result.histories[method.label, 0]
+        out[method.label] = {"final test accuracy": history.final_test_acc,
+                             "pseudo-label accuracy, last 20 steps": history.pseudo_label_mean("pseudo_acc", 20,
+                                                                                               end=True)}
+    return out
+
+
+def exercise_4_3(profile, train, test, probe) -> dict:
+    """λ = 4 with hard and with soft targets against the supervised twin (seed 0)."""
+    semiformer = with_overrides(_chapter_4_semiformer(profile), probe_size=0)
+    methods = [SemiMethod("twin", with_overrides(semiformer, unlabeled_weight=0.0)),
+               SemiMethod("λ = 4, hard", with_overrides(semiformer, unlabeled_weight=4.0)),
+               SemiMethod("λ = 4, soft", with_overrides(semiformer, unlabeled_weight=4.0, soft_targets=True))]
+    result = compare_methods(methods, train, test, 40, [0], progress=False)
+    return {m.label: {"final test accuracy": result.histories[m.label, 0].final_test_acc,
+                      "pseudo-label accuracy, last 20 steps":
+                          result.histories[m.label, 0].pseudo_label_mean("pseudo_acc", 20, end=True)}
+            for m in methods}
+
+
+def exercise_4_5(profile, train, test, probe) -> dict:
+    """FixMatch on the ViT and on the conv-stem ViT at both thresholds in chapter 4's grid, seed 0 (committed
+    artifacts, no training): final test accuracy and the mask rate of the last evaluation window."""
+    grid = analysis.read_grid(ROOT / "book" / "results" / "payoff")
+    out = {}
+    for method in ("fixmatch_vit", "fixmatch_vit_convstem"):
+        for row in grid.points(method, 40, seed=0).itertuples():
+            name = f"{method}, " + ("twin" if row.twin else f"τ {row.threshold:g}")
+            record = json.loads((ROOT / "book" / "results" / "payoff" / row.name / "results.json").read_text())
+            out[name] = {"final test accuracy": row.summed, "mask rate, last window": record["curves"][-1]["mask_rate"]}
+    return out
+
+
+def _cli(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *arguments], cwd=cwd, capture_output=True, text=True, check=True)
+
+
+def exercise_5_1(profile, train, test, probe) -> dict:
+    """Chapter 5's short config and its supervised twin, from the shell (seed 0)."""
+    work = Path("/tmp/semiformer_exercises/5.1")
+    config = str(config_path("fashion_mnist_40"))
+    out = {}
+    for name, extra in (("run", []), ("twin", ["unlabeled_weight=0"])):
+        _cli("semiformer_lib.train", "--config", config, f"output_dir={work}", f"name={name}", "threads=2",
+             "--no-progress", "--restart", *extra, cwd=ROOT)
+        out[name] = json.loads((work / name / "results.json").read_text())["final"]["model"]["summed"]
+    return out
+
+
+def exercise_5_3(profile, train, test, probe) -> dict:
+    """One process at batch 64 against two (torchrun) at batch 32 each, for the Semiformer and for a ViT: final
+    accuracy after a shortened run (100 steps)."""
+    work = Path("/tmp/semiformer_exercises/5.3")
+    config = str(config_path("fashion_mnist_40"))
+    short = ["steps=100", "supervised_steps=50", "warmup_steps=10", "eval_every=50", "--no-progress", "--restart"]
+    out = {}
+    for model, extra in (("Semiformer", []), ("ViT", ["model=vit_mini_patch4", "teacher=mean"])):
+        _cli("semiformer_lib.train", "--config", config, f"output_dir={work}", f"name={model}_1", "threads=1",
+             "batch_size=64", *short, *extra, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                        "semiformer_lib.train", "--config", config, f"output_dir={work}", f"name={model}_2",
+                        "threads=1", "batch_size=32", *short, *extra], cwd=ROOT, capture_output=True, text=True,
+                       check=True)
+        finals = [json.loads((work / f"{model}_{n}" / "results.json").read_text())["final"]["model"]["summed"]
+                  for n in (1, 2)]
+        out[model] = {"1 process, batch 64": finals[0], "2 processes, batch 32 each": finals[1]}
+    return out
+
+
+def exercise_5_5(profile, train, test, probe) -> dict:
+    """benchmarks/throughput.py --cpu-candidates on this machine: its printed table."""
+    done = subprocess.run([sys.executable, "benchmarks/throughput.py", "--cpu-candidates"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return {"output": done.stdout[-3000:]}
+
+
+EXERCISES = {"2.1": exercise_2_1, "2.3": exercise_2_3, "2.4": exercise_2_4, "3.1": exercise_3_1,
+             "3.2": exercise_3_2, "3.4": exercise_3_4, "4.2": exercise_4_2, "4.3": exercise_4_3,
+             "4.5": exercise_4_5, "5.1": exercise_5_1, "5.3": exercise_5_3, "5.5": exercise_5_5}
+
+
 def main() -> None:
     torch.set_num_threads(2)
     started = time.time()
@@ -123,6 +325,12 @@ def main() -> None:
     parts = sys.argv[1:] or ["1", "3", "4", "5"]                 # chapters to run; the others' outcomes are kept
     outcomes = json.loads(path.read_text()) if path.exists() else {}
     outcomes.update({"device": device_name(torch.device("cpu")), "torch": torch.__version__})
+    for number in [part for part in parts if part in EXERCISES]:     # the later exercises, one by one
+        before = _cpu_minutes()
+        outcomes[f"exercise {number}"] = {"result": EXERCISES[number](profile, train, test, probe),
+                                          "CPU minutes": _cpu_minutes() - before}
+        path.write_text(json.dumps(outcomes, indent=1, ensure_ascii=False) + "\n")
+        print(number, json.dumps(outcomes[f"exercise {number}"], ensure_ascii=False)[:600], flush=True)
     if "3" in parts:
         outcomes.update(chapter_3())
     if "5" in parts:

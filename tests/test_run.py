@@ -326,3 +326,16 @@ def test_channels_last_on_the_cpu_is_opt_in_and_trains_the_same_run(tmp_path):
         assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc and states[nhwc].channels_last is nhwc
     plain, nhwc = (states[key].metrics[-1] for key in (False, True))
     assert nhwc["labeled_loss"] == pytest.approx(plain["labeled_loss"], abs=1e-4)   # the same run, other kernels
+
+
+def test_every_shipped_config_says_what_accuracy_to_expect_and_where_its_lambda_comes_from():
+    """Issue 29 item 5: a practitioner opening a config reads what to expect (the paper's number, the book's
+    measurement, or "not yet measured"), and λ is never left unexplained."""
+    from semiformer_lib.train.config import CONFIG_DIR, shipped_configs
+    for name, config in shipped_configs().items():
+        comments = "\n".join(line for line in (CONFIG_DIR / f"{name}.yaml").read_text().splitlines()
+                             if line.lstrip().startswith("#"))
+        assert "Expected accuracy:" in comments, f"{name}.yaml does not say what accuracy to expect"
+        assert "λ" in comments or "lambda" in comments, f"{name}.yaml does not say where its λ comes from"
+        if config.dataset in ("cifar10", "cifar100", "stl10"):
+            assert config.unlabeled_weight == 1.0 and "FixMatch's lambda_u" in comments

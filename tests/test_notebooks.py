@@ -1,6 +1,8 @@
 """Running chapters from the command line: outputs saved on success, the file untouched on failure."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 
 from semiformer_lib.notebooks import execution_seconds, main, notebook_title
@@ -55,3 +57,22 @@ def test_progress_bar_redraws_settle_to_their_final_state():
                                  nbformat.v4.new_output("stream", name="stdout", text="result\n")]
     tidy_stream_outputs(notebook)
     assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stderr", "run 2/2\n"), ("stdout", "result\n")]
+
+
+def test_every_exercise_of_chapters_1_to_5_has_a_note():
+    """Issue 30: every exercise ends with a collapsible "What you should see" note (written from the measurements of
+    book/exercises/run_exercises.py, or from what the chapter itself measures)."""
+    import re
+
+    import nbformat
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    missing = []
+    for chapter in sorted(book.glob("0[1-5]_*.ipynb")):
+        cells = [c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "markdown"]
+        exercises = next(source for source in cells if "## Exercises" in source).split("## Exercises", 1)[1]
+        items = [item for item in re.split(r"\n(?=\d+\. )", exercises) if re.match(r"\s*\d+\. ", item)]
+        assert len(items) >= 3, f"{chapter.name}: {len(items)} exercises found"
+        missing += [f"{chapter.name} exercise {item.split('.')[0].strip()}" for item in items
+                    if "<summary>What you should see" not in item]
+    assert not missing, f"exercises without a note: {missing}"

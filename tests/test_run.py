@@ -278,6 +278,37 @@ def test_two_gloo_processes_match_one_on_the_same_global_batch(tmp_path):
         assert a["model"]["summed"] == pytest.approx(b["model"]["summed"], abs=0.011)   # ≤ 1 of 100 images
 
 
+def _ddp(config: Path, folder: Path, *extra: str) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+               "semiformer_lib.train", "--config", str(config), "--no-progress", f"output_dir={folder}",
+               "batch_size=4", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_two_process_run_resumes_each_rank_with_its_own_generators(tmp_path):
+    """Issue 29: a checkpoint keeps each rank's batch sources and generators (``ranks``), and each rank resumes with
+    its own. Resident sources draw one global batch from generators seeded alike and keep distinct rows of it (the
+    ranks' strong views differ, their generators agree); streamed ones (ImageNet) give each rank its own strong-view
+    generator, which before this fix every rank replaced with rank 0's on resume. A run stopped at step 4 (the
+    warm-up's end) and resumed on two processes ends exactly as the uninterrupted one."""
+    config = tmp_path / "ddp.yaml"
+    config.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in {**TINY, "model": "vit_mini_patch4",
+                                                                      "teacher": "mean", "steps": 8}.items()))
+    _ddp(config, tmp_path / "whole")
+    _ddp(config, tmp_path / "parts", "--stop-after", "4")
+    saved = load_checkpoint(tmp_path / "parts" / "tiny" / "checkpoints" / "step_000004.pt")
+    assert len(saved["ranks"]) == 2 and all(set(rank) == {"sources", "rng"} for rank in saved["ranks"])
+    _ddp(config, tmp_path / "parts", "--resume")
+    whole, parts = (read_results(tmp_path / run / "tiny" / "results.json") for run in ("whole", "parts"))
+    assert parts["final"] == whole["final"]
+    assert [row["unlabeled_loss"] for row in parts["curves"]] == [row["unlabeled_loss"] for row in whole["curves"]]
+    models = [load_checkpoint(tmp_path / run / "tiny" / "checkpoints" / "step_000008.pt")["model"]
+              for run in ("whole", "parts")]
+    assert all(torch.equal(models[0][key], models[1][key]) for key in models[0])
+
+
 def test_resident_images_are_resized_once_when_image_size_is_set(fashion_test):
     from semiformer_lib.data.run_data import resized as _resize
     small = fashion_test.subset(torch.arange(5))

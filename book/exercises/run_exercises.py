@@ -277,14 +277,17 @@ def exercise_4_3(profile, train, test, probe) -> dict:
 
 def exercise_4_5(profile, train, test, probe) -> dict:
     """FixMatch on the ViT and on the conv-stem ViT at both thresholds in chapter 4's grid, seed 0 (committed
-    artifacts, no training): final test accuracy and the mask rate of the last evaluation window."""
+    artifacts, no training): final test accuracy, and the mask rate and the accuracy of the kept pseudo-labels in
+    the last evaluation window."""
     grid = analysis.read_grid(ROOT / "book" / "results" / "payoff")
     out = {}
     for method in ("fixmatch_vit", "fixmatch_vit_convstem"):
         for row in grid.points(method, 40, seed=0).itertuples():
             name = f"{method}, " + ("twin" if row.twin else f"τ {row.threshold:g}")
             record = json.loads((ROOT / "book" / "results" / "payoff" / row.name / "results.json").read_text())
-            out[name] = {"final test accuracy": row.summed, "mask rate, last window": record["curves"][-1]["mask_rate"]}
+            last = record["curves"][-1]
+            out[name] = {"final test accuracy": row.summed, "mask rate, last window": last["mask_rate"],
+                         "kept pseudo-labels right, last window": last["confident_acc"]}
     return out
 
 
@@ -331,9 +334,26 @@ def exercise_5_5(profile, train, test, probe) -> dict:
     return {"output": done.stdout[-3000:]}
 
 
+def exercise_6_3(profile, train, test, probe) -> dict:
+    """The Your data page's run: how often --head conv and --ema name another class than the default (summed) on its
+    50 new images, and how often each is right (the page must have run: book/runs/your_data)."""
+    from semiformer_lib.predict import load_run, predict
+    run_dir, images = ROOT / "book" / "runs" / "your_data" / "runs" / "garments", ROOT / "book" / "runs" / \
+        "your_data" / "new" / "train"
+    choices = {"summed": predict(load_run(run_dir), [images]),
+               "conv head": predict(load_run(run_dir), [images], head="conv"),
+               "EMA, summed": predict(load_run(run_dir, ema=True), [images])}
+    truth = [Path(row["path"]).parent.name for row in choices["summed"]]
+    out = {}
+    for name, rows in choices.items():
+        out[name] = {"right": sum(r["class"] == t for r, t in zip(rows, truth)) / len(rows),
+                     "differs from summed": sum(r["class"] != d["class"] for r, d in zip(rows, choices["summed"]))}
+    return out
+
+
 EXERCISES = {"2.1": exercise_2_1, "2.3": exercise_2_3, "2.4": exercise_2_4, "3.1": exercise_3_1,
              "3.2": exercise_3_2, "3.4": exercise_3_4, "4.1": exercise_4_1, "4.2": exercise_4_2, "4.3": exercise_4_3,
-             "4.5": exercise_4_5, "5.1": exercise_5_1, "5.3": exercise_5_3, "5.5": exercise_5_5}
+             "4.5": exercise_4_5, "5.1": exercise_5_1, "5.3": exercise_5_3, "5.5": exercise_5_5, "6.3": exercise_6_3}
 
 
 def main() -> None:

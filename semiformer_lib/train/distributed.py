@@ -84,6 +84,15 @@ def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
     return tensor
 
 
+def gather_objects(obj, process: Process) -> list:
+    """Every process's ``obj`` (picklable: tensors on the CPU), in rank order, on every process; ``[obj]`` alone."""
+    if not process.distributed:
+        return [obj]
+    gathered = [None] * process.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
 def barrier(process: Process) -> None:
     if process.distributed:
         dist.barrier()

@@ -52,7 +52,7 @@ from .fit import new_state
 from .lock import RunLockedError, hold_run_folder
 from .loop import Evaluation, Sink, final_accuracies, train_loop
 from .results import ResultsError, provenance, read_results, write_results
-from .state import DIAGNOSTICS, TrainState
+from .state import DIAGNOSTICS, RANK_KEYS, TrainState
 
 # Keys that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "workers", "compile", "output_dir", "profile", "device")
@@ -222,6 +222,8 @@ class Checkpoints(Sink):
             return
         saved = {"config": self.config.as_dict(), "world_size": state.process.world_size,
                  "clock": self.clock.state_dict(), **state.state_dict()}
+        if state.process.distributed:   # each rank's own batch positions and generators, restored rank by rank
+            saved["ranks"] = distributed.gather_objects({key: saved[key] for key in RANK_KEYS}, state.process)
         if state.process.is_main:
             self.last = save_checkpoint(saved, self.folder, self.config.keep_checkpoints)
         distributed.barrier(state.process)

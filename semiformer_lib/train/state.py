@@ -5,7 +5,9 @@ processes), the AdamW optimizer (:mod:`.optimizer`), the warm-up + cosine schedu
 batch sources (their generators and positions), the per-step diagnostics of the current evaluation window and the
 metrics rows written so far. ``state_dict()`` / ``load_state_dict()`` are the only way a run is saved and restored —
 by the CLI's checkpoints and by a comparison that lets several methods share a warm-up — so a resumed run draws the
-same batches and takes the same steps as the uninterrupted one.
+same batches and takes the same steps as the uninterrupted one. In a multi-process run the processes differ only in
+:data:`RANK_KEYS` (their batch sources and random generators: each rank draws its own batches and strong views);
+a checkpoint keeps every rank's, and each rank resumes with its own.
 
 :class:`StepDiagnostics` keeps, per step of the window, the named diagnostics of :data:`DIAGNOSTICS` in a device
 buffer ``[window, 5]`` (NaN where a step has none: L_u and the pseudo-label figures during the warm-up) and, per
@@ -29,6 +31,7 @@ from .optimizer import build_optimizer
 from .schedule import warmup_cosine
 
 DIAGNOSTICS = ("mask_rate", "pseudo_acc", "confident_acc", "labeled_loss", "unlabeled_loss")
+RANK_KEYS = ("sources", "rng")        # what differs between the processes of one run: batch positions, generators
 
 
 class StepDiagnostics:
@@ -132,6 +135,8 @@ class TrainState:
         return self.step == self.total_steps or (every is not None and self.step % every == 0)
 
     def state_dict(self) -> dict:
+        """Everything a checkpoint holds; :data:`RANK_KEYS` are this process's own (a multi-process checkpoint keeps
+        every rank's under ``"ranks"``, gathered by :class:`~.run.Checkpoints`)."""
         unlabeled = self.data.unlabeled
         return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
@@ -146,10 +151,11 @@ class TrainState:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        self.data.labeled.load_state_dict(state["sources"]["labeled"])
-        if self.data.unlabeled is not None and state["sources"]["unlabeled"] is not None:
-            self.data.unlabeled.load_state_dict(state["sources"]["unlabeled"])
+        own = state["ranks"][self.process.rank] if state.get("ranks") else state   # this rank's, when saved apart
+        self.data.labeled.load_state_dict(own["sources"]["labeled"])
+        if self.data.unlabeled is not None and own["sources"]["unlabeled"] is not None:
+            self.data.unlabeled.load_state_dict(own["sources"]["unlabeled"])
         self.diagnostics.load_state_dict(state["diagnostics"])
-        restore_rng(state["rng"])
+        restore_rng(own["rng"])
         self.step, self.metrics = int(state["step"]), list(state["metrics"])
         self.images_seen, self.train_seconds = int(state["images_seen"]), float(state["train_seconds"])

@@ -9,7 +9,7 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import PAGE_WIDTH, PALETTE, _finish, styled
+from .style import PAGE_WIDTH, PALETTE, TITLE_CHARACTERS, _finish, _wrap, styled
 
 METHOD_COLORS = {"semiformer": PALETTE["semiformer"], "vit": PALETTE["vit"], "cnn": PALETTE["cnn"]}
 TEACHER_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "mean": PALETTE["semiformer"],
@@ -163,7 +163,7 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
         ax.bar(positions, values, width, color=color, alpha=0.85, label=name)
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8.5)
     ax.set_ylabel("mask rate (%)")
-    ax.set_title(title + (f" (τ = {threshold:g})" if threshold is not None else ""))
+    ax.set_title(_wrap(title + (f" (τ = {threshold:g})" if threshold is not None else ""), TITLE_CHARACTERS))
     ax.grid(axis="x", visible=False)
     ax.legend(fontsize=8)
     return _finish(fig)

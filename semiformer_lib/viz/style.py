@@ -24,6 +24,7 @@ BOOK_STYLE = {"figure.dpi": DPI, "axes.spines.top": False, "axes.spines.right": 
 # The book's text column is about 690 px wide; at DPI 90 that is 7.6 inches. A wider figure is shrunk by the
 # browser, text and all, so every figure is drawn at most this wide and its text keeps the book's size.
 PAGE_WIDTH = 7.6
+TITLE_CHARACTERS = 80         # a page-wide axes title longer than this is wrapped (about 7 px a character at 11 pt)
 # The parts of a Semiformer (chapter 3) and its heads (chapters 3 and 5).
 PART_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fusion": PALETTE["semiformer"],
                "summed": PALETTE["semiformer"]}

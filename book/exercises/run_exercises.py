@@ -366,10 +366,12 @@ def main() -> None:
     path = Path(os.environ.get("EXERCISE_OUTCOMES", HERE / "outcomes.json"))   # another file: a second runner
     parts = sys.argv[1:] or ["1", "3", "4", "5"]                 # chapters to run; the others' outcomes are kept
     outcomes = json.loads(path.read_text()) if path.exists() else {}
-    outcomes.update({"device": device_name(torch.device("cpu")), "torch": torch.__version__})
+    if any(part in ("1", "3", "4", "5") for part in parts):      # the chapters' first notes: one device for all
+        outcomes.update({"device": device_name(torch.device("cpu")), "torch": torch.__version__})
     for number in [part for part in parts if part in EXERCISES]:     # the later exercises, one by one
         before = _cpu_minutes()
-        outcomes[f"exercise {number}"] = {"result": EXERCISES[number](profile, train, test, probe),
+        outcomes[f"exercise {number}"] = {"device": device_name(torch.device("cpu")),
+                                          "result": EXERCISES[number](profile, train, test, probe),
                                           "CPU minutes": _cpu_minutes() - before}
         path.write_text(json.dumps(outcomes, indent=1, ensure_ascii=False) + "\n")
         print(number, json.dumps(outcomes[f"exercise {number}"], ensure_ascii=False)[:600], flush=True)

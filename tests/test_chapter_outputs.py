@@ -110,3 +110,15 @@ def test_detector_flags_measured_numbers_and_spares_claims_and_shapes():
     cell = nbformat.v4.new_code_cell("")
     cell.outputs = [html, figure]
     assert measured_lines(cell) == ["<td>0.8125</td>"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.name)
+def test_every_figure_is_captioned_and_numbered(chapter):
+    """Issue 30: a cell that shows a figure carries mystnb figure metadata (a caption and a name), so the built
+    book numbers it ("Figure 4.2") and says what it shows."""
+    notebook = nbformat.read(chapter, as_version=4)
+    bare = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            and any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+            and not (cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
+                     and cell.metadata.get("mystnb", {}).get("figure", {}).get("name"))]
+    assert not bare, f"{chapter.name}: cells {bare} show a figure without a caption and a name"

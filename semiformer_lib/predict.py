@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,13 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     except PredictError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for row in rows:
-        print(f"{row['path']}\t{row['class']}\t{row['probability']:.4f}")
-    if args.csv:
+    if args.csv:                               # the file first: a reader that stops early (| head) loses nothing
         with open(args.csv, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=["path", "class", "probability"])
             writer.writeheader()
             writer.writerows(rows)
+    try:
+        for row in rows:
+            print(f"{row['path']}\t{row['class']}\t{row['probability']:.4f}", flush=True)
+    except BrokenPipeError:                    # `... | head -n 4` closed stdout: that is the reader's choice, not ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit flush does not raise again
     return 0
 
 

@@ -3,6 +3,8 @@ the run's own preprocessing and heads, and refuse what is not a finished run or 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,21 @@ def test_the_command_line_prints_a_line_per_image_and_writes_csv(runs, capsys, t
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and len(lines) == 2 and lines[1].startswith(str(rgb))
     assert (tmp_path / "out.csv").read_text().splitlines()[0] == "path,class,probability"
+
+
+def test_a_reader_that_stops_early_loses_no_csv_row_and_sees_no_traceback(runs, tmp_path):
+    """`python -m semiformer_lib.predict ... --csv F | head -n 4` (chapter 6): head closes the pipe before the
+    last line; the CSV must still hold every image and the command must not die with a BrokenPipeError."""
+    folder, _ = runs
+    out = tmp_path / "all.csv"
+    command = [sys.executable, "-m", "semiformer_lib.predict", str(folder / "runs" / "cnn"), str(folder / "images"),
+               "--csv", str(out)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()                                  # the reader is gone before the first line is printed
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert len(out.read_text().splitlines()) == 1 + 6
 
 
 @pytest.mark.parametrize("problem, message", [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -59,10 +60,42 @@ def test_imagenet_configs_carry_the_paper_recipe():
         config = load_config(CONFIG_DIR / f"{name}.yaml")
         assert (config.model, config.image_size, config.lr, config.weight_decay) == (
             "semiformer_small_patch16", 224, 1e-3, 0.05)
-        assert (config.batch_size, config.unlabeled_ratio, config.threshold, config.unlabeled_weight) == (
+        assert (config.batch_size, config.labeled_share, config.threshold, config.unlabeled_weight) == (
             108, 0.125, 0.7, 4.0)
         assert (config.epochs, config.supervised_epochs, config.warmup_epochs) == (epochs, 30, 5)
         assert (config.ema_decay, config.label_smoothing) == (0.99996, 0.1)     # the official script's defaults
+
+
+@pytest.mark.parametrize("name, epochs, labeled", [("imagenet_10pct", 300, 128_116), ("imagenet_1pct", 600, 12_811)])
+def test_imagenet_configs_split_the_batch_and_count_epochs_as_the_official_script(name, epochs, labeled):
+    """--batch-size 108 --mu 0.125 on 8 GPUs: 108 labeled per GPU in the supervised epochs, then int(108 · 0.125)
+    = 13 labeled + 95 unlabeled; an epoch is one pass of the labeled loader at the phase's batch."""
+    config = load_config(CONFIG_DIR / f"{name}.yaml")
+    assert config.labeled_per_step(pseudo_labeling=False) == 108
+    assert (config.labeled_per_step(), config.unlabeled_per_step()) == (13, 95)
+    supervised_epoch, semi_epoch = math.ceil(labeled / (8 * 108)), math.ceil(labeled / (8 * 13))
+    lengths = config.schedule(labeled, world_size=8)
+    assert lengths["steps_per_epoch"] == semi_epoch
+    assert lengths["supervised_steps"] == 30 * supervised_epoch and lengths["warmup_steps"] == 5 * supervised_epoch
+    assert lengths["steps"] == 30 * supervised_epoch + (epochs - 30) * semi_epoch
+
+
+def test_without_a_share_an_epoch_is_a_pass_over_the_labeled_images_at_batch_b():
+    config = RunConfig(steps=None, epochs=3, supervised_steps=None, supervised_epochs=1, warmup_steps=None,
+                       warmup_epochs=0.5, batch_size=64, unlabeled_ratio=7)
+    assert (config.labeled_per_step(), config.labeled_per_step(False), config.unlabeled_per_step()) == (64, 64, 448)
+    assert config.schedule(4_000, world_size=2) == {"steps": 96, "supervised_steps": 32, "warmup_steps": 16,
+                                                    "steps_per_epoch": 32}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("labeled_share=1.5", r"'labeled_share' must be in \(0, 1\) or null"),
+    ("labeled_share=0.001", r"'labeled_share' must be null, or a share of batch_size leaving at least one labeled"),
+    ("unlabeled_ratio=7", r"'unlabeled_ratio' must be left at 1 when labeled_share is set"),
+])
+def test_a_batch_split_that_cannot_work_is_refused_before_any_compute(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIG_DIR / "imagenet_10pct.yaml", [override])
 
 
 def test_unknown_key_is_named_with_a_suggestion(tmp_path):
@@ -307,6 +340,57 @@ def test_a_two_process_run_resumes_each_rank_with_its_own_generators(tmp_path):
     models = [load_checkpoint(tmp_path / run / "tiny" / "checkpoints" / "step_000008.pt")["model"]
               for run in ("whole", "parts")]
     assert all(torch.equal(models[0][key], models[1][key]) for key in models[0])
+
+
+def test_a_labeled_share_draws_the_whole_batch_labeled_then_splits_it(fashion_train, fashion_test):
+    """labeled_share (the official --mu): B labeled images a step in the supervised phase, then int(B·share)
+    labeled and the rest unlabeled, on the one loop every run goes through."""
+    from semiformer_lib.models import create_model
+    from semiformer_lib.train import eval_subset
+    from semiformer_lib.train.fit import new_state, run_data
+    from semiformer_lib.train.loop import train_loop
+    config = RunConfig(steps=6, supervised_steps=3, warmup_steps=1, batch_size=16, labeled_share=0.25,
+                       teacher="mean", threshold=0.0, eval_every=None, ema_decay=None)
+    labeled, unlabeled = fashion_train.subset(torch.arange(40)), fashion_train.subset(torch.arange(40, 140))
+    state = new_state(create_model("cnn_mini", img_size=28, in_chans=1, num_classes=10),
+                      config, run_data(labeled, eval_subset(fashion_test, 20), config, unlabeled))
+    drawn = []
+    for name in ("labeled", "unlabeled"):
+        source = getattr(state.data, name)
+        source.next_batch = (lambda draw, name: lambda: drawn.append((name, len((b := draw()).labels))) or b)(
+            source.next_batch, name)
+    train_loop(state, progress=False)
+    assert drawn == [("labeled", 16)] * 3 + [("labeled", 4), ("unlabeled", 12)] * 3
+    assert state.images_seen == 6 * 16
+
+
+def test_a_two_process_streamed_run_splits_its_batch_and_resumes_each_rank_exactly(tmp_path):
+    """Issue 29, the ImageNet path on two processes: a file dataset read by StreamedSource, the official batch
+    split (labeled_share), each rank its own strong-view generator. Stopped at the warm-up's end and resumed, it
+    ends exactly as the uninterrupted run; the checkpoints hold each rank's own generator and batch size."""
+    from test_more_datasets import write_image_tree
+    write_image_tree(tmp_path / "images", classes=3, per_class=24, size=20)
+    config = tmp_path / "streamed.yaml"
+    settings = {**TINY, "dataset": "imagenet", "data_root": str(tmp_path / "images"), "labels_per_class": None,
+                "label_percent": 50, "image_size": 16, "unlabeled_size": None, "model": "vit_mini_patch4",
+                "teacher": "mean", "threshold": 0.0, "steps": 8, "labeled_share": 0.25, "workers": 0,
+                "eval_every": 4, "eval_size": 6, "final_eval_size": None, "checkpoint_every": 4}
+    config.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in settings.items()))
+    _ddp(config, tmp_path / "whole")                                       # batch_size=4: 4 labeled, then 1 + 3
+    _ddp(config, tmp_path / "parts", "--stop-after", "4")
+    _ddp(config, tmp_path / "parts", "--resume")
+    whole, parts = (read_results(tmp_path / run / "tiny" / "results.json") for run in ("whole", "parts"))
+    assert parts["final"] == whole["final"]
+    assert [row["unlabeled_loss"] for row in parts["curves"]] == [row["unlabeled_loss"] for row in whole["curves"]]
+    checkpoints = {step: load_checkpoint(tmp_path / "parts" / "tiny" / "checkpoints" / f"step_00000{step}.pt")
+                   for step in (4, 8)}
+    for step, labeled_batch in ((4, 4), (8, 1)):
+        ranks = checkpoints[step]["ranks"]
+        assert [rank["sources"]["labeled"]["batch_size"] for rank in ranks] == [labeled_batch, labeled_batch]
+        strong = [rank["sources"]["unlabeled"]["generator"] for rank in ranks]
+        assert not torch.equal(strong[0], strong[1])                      # each rank its own strong views
+    whole_model = load_checkpoint(tmp_path / "whole" / "tiny" / "checkpoints" / "step_000008.pt")["model"]
+    assert all(torch.equal(whole_model[key], checkpoints[8]["model"][key]) for key in whole_model)
 
 
 def test_resident_images_are_resized_once_when_image_size_is_set(fashion_test):

@@ -41,7 +41,7 @@ class RunData:
     image_shape: tuple[int, int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    train_images: int                                   # labeled + unlabeled: the images one epoch passes over
+    labeled_images: int                                 # one epoch is one pass over them (train.config)
     labeled_batches: Batches | None = None
     probe: ImageSet | None = None
     description: dict = field(default_factory=dict)
@@ -82,7 +82,7 @@ def resident_run_data(labeled: ImageSet, unlabeled: ImageSet | None, test: Image
     curve_test = test if curve_test is None else curve_test
     return RunData(labeled_source, unlabeled_source, share_batches(curve_test, rank, world_size),
                    share_batches(test, rank, world_size), labeled.num_classes, labeled.image_shape, labeled.mean,
-                   labeled.std, len(labeled) + (len(unlabeled) if unlabeled is not None else 0), train_probe, probe,
+                   labeled.std, len(labeled), train_probe, probe,
                    {"labeled": len(labeled), "unlabeled": len(unlabeled) if unlabeled is not None else 0,
                     "test": len(test), "curve_test": len(curve_test)}, tuple(labeled.classes))
 
@@ -157,6 +157,6 @@ def streamed_run_data(root: Path, *, image_size: int | None, label_percent: floa
         return batches
     curve_count = len(val) if eval_size is None else min(eval_size, len(val))
     return RunData(sources[0], sources[1], val_batches(curve_count), val_batches(len(val)), len(train_set.classes),
-                   (3, size, size), IMAGENET_MEAN, IMAGENET_STD, len(train_set),
+                   (3, size, size), IMAGENET_MEAN, IMAGENET_STD, len(labeled_index),
                    description={"labeled": len(labeled_index), "unlabeled": len(unlabeled_index), "test": len(val)},
                    classes=tuple(train_set.classes))

@@ -13,7 +13,9 @@ a resumed run draws exactly the batches the uninterrupted one would have drawn.
   loads its own share. The position (epoch, batch) is saved, so a resumed run continues with the next unseen
   batch (the workers' random crops are drawn afresh).
 
-``next_batch()`` returns a :class:`Batch` of uint8 ``[b, C, H, W]`` views on the device and labels ``[b]``.
+``next_batch()`` returns a :class:`Batch` of uint8 ``[b, C, H, W]`` views on the device and labels ``[b]``;
+``set_batch_size(b)`` changes ``b`` between steps (the official recipe's labeled batch shrinks from 108 to 13 when
+pseudo-labeling starts).
 """
 from __future__ import annotations
 
@@ -54,6 +56,10 @@ class ResidentSource:
         strong = strong_augment(raw, self.generator, *self.strong) if self.strong else None
         share = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return Batch(weak[share], None if strong is None else strong[share], self.dataset.labels[index][share])
+
+    def set_batch_size(self, batch_size: int) -> None:
+        """Draw ``batch_size`` images per process from the next batch on (a phase's batch: ``labeled_share``)."""
+        self.batch_size = batch_size
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -135,10 +141,24 @@ class StreamedSource:
         strong = strong_augment(weak, self.generator, *self.strong) if self.strong else None
         return Batch(weak, strong, labels)
 
+    def set_batch_size(self, batch_size: int) -> None:
+        """Load ``batch_size`` images per process from the next batch on. A new size starts the next epoch (the
+        official script builds a new labeled loader for its semi-supervised phase); the same size changes nothing."""
+        if batch_size == self.batch_size:
+            return
+        if len(self.subset) < batch_size * self.world_size:
+            raise ValueError(f"{len(self.subset)} images cannot fill one global batch of "
+                             f"{batch_size * self.world_size}")
+        self.batch_size, self._iterator = batch_size, None
+        if self.position:
+            self.epoch, self.position = self.epoch + 1, 0
+
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "generator": self.generator.get_state()}
+        return {"epoch": self.epoch, "position": self.position, "generator": self.generator.get_state(),
+                "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.batch_size = int(state.get("batch_size", self.batch_size))     # checkpoints before labeled_share: as built
         self.generator.set_state(state["generator"])
         self._iterator = None

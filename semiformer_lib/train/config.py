@@ -9,12 +9,15 @@ is read or any model is built: an unknown key (with the nearest known one sugges
 range value raises :class:`ConfigError` naming the key, the file and the allowed values.
 
 Lengths are given in steps (``steps``, ``supervised_steps``, ``warmup_steps``) or in epochs (``epochs``,
-``supervised_epochs``, ``warmup_epochs``), not both. One epoch is one pass over the training images (labeled and
-unlabeled) at the global batch: ``ceil(N_train / (world_size · (B + round(μ·B))))`` steps.
+``supervised_epochs``, ``warmup_epochs``), not both. One epoch is one pass over the labeled images at the phase's
+global labeled batch, as in the official script (an epoch is its labeled loader): ``ceil(N_labeled / (world_size ·
+b))`` steps, with ``b = B`` in the supervised phase and ``b = int(B · labeled_share)`` after it when the share is set.
 
 The paper's recipe (Weng et al., 2022, Sec. 4.1) on ImageNet: Semiformer-S/16 at 224 px, AdamW lr 1e-3, weight
-decay 0.05, cosine schedule with 5 warm-up epochs, 108 labeled images per GPU with μ = 0.125, τ = 0.7, λ = 4,
-30 supervised epochs then 300 (10 % labels) or 600 (1 %) in all; predictions are the sum of both heads' logits.
+decay 0.05, cosine schedule with 5 warm-up epochs, 108 images per GPU (all labeled in the 30 supervised epochs,
+then 13 labeled + 95 unlabeled: the official ``--mu 0.125``, here ``labeled_share``), τ = 0.7, λ = 4, label
+smoothing 0.1, EMA 0.99996, 300 epochs in all (10 % labels) or 600 (1 %); predictions are the sum of both heads'
+logits.
 """
 from __future__ import annotations
 
@@ -62,8 +65,11 @@ class RunConfig:
     supervised_epochs: float | None = None
     warmup_steps: int | None = 30
     warmup_epochs: float | None = None
-    batch_size: int = 64                  # labeled images per device and step
+    batch_size: int = 64                  # labeled images per device and step (with labeled_share: all images)
     unlabeled_ratio: float = 1.0          # μ: unlabeled images per labeled one (round(μ·B) per device and step)
+    labeled_share: float | None = None    # the official script's --mu: after the supervised phase a device's
+                                          # batch_size images are int(B·share) labeled + the rest unlabeled
+                                          # (before it, B labeled); unlabeled_ratio is then unused
     lr: float = 1e-3
     weight_decay: float = 0.05
     teacher: str = "conv"
@@ -124,6 +130,12 @@ class RunConfig:
             ("warmup_epochs", self.warmup_epochs is None or self.warmup_epochs >= 0, "≥ 0"),
             ("batch_size", self.batch_size >= 1, "≥ 1"),
             ("unlabeled_ratio", 0 < self.unlabeled_ratio <= 64 and math.isfinite(self.unlabeled_ratio), "in (0, 64]"),
+            ("labeled_share", self.labeled_share is None or 0 < self.labeled_share < 1, "in (0, 1) or null"),
+            ("labeled_share", self.labeled_share is None or 1 <= int(self.batch_size * self.labeled_share)
+             < self.batch_size, "null, or a share of batch_size leaving at least one labeled and one unlabeled "
+             "image (int(batch_size · labeled_share) in [1, batch_size))"),
+            ("unlabeled_ratio", self.labeled_share is None or self.unlabeled_ratio == 1.0,
+             "left at 1 when labeled_share is set (the share alone splits the batch)"),
             ("lr", 0 < self.lr < 1, "in (0, 1)"),
             ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
             ("teacher", self.teacher in TEACHERS, f"one of {TEACHERS}"),
@@ -171,24 +183,40 @@ class RunConfig:
         ``channels_last_cpu`` as well."""
         return self.channels_last and (device.type == "cuda" or (device.type == "cpu" and self.channels_last_cpu))
 
+    def labeled_per_step(self, pseudo_labeling: bool = True) -> int:
+        """Labeled images per device and step: ``B``; with ``labeled_share``, ``int(B·share)`` on pseudo-labeling
+        steps (the official script's ``int(batch_size · mu)``: 13 of 108)."""
+        if self.labeled_share is None or not pseudo_labeling:
+            return self.batch_size
+        return int(self.batch_size * self.labeled_share)
+
     def unlabeled_per_step(self) -> int:
-        """Unlabeled images per device and step: ``round(μ·B)``, at least 1."""
+        """Unlabeled images per device and step: ``round(μ·B)``, at least 1; with ``labeled_share``, the rest of
+        the batch (95 of 108)."""
+        if self.labeled_share is not None:
+            return self.batch_size - self.labeled_per_step()
         return max(1, round(self.unlabeled_ratio * self.batch_size))
 
-    def schedule(self, train_images: int, world_size: int = 1) -> dict[str, int]:
+    def schedule(self, labeled_images: int, world_size: int = 1) -> dict[str, int]:
         """The run's lengths in optimizer steps: ``steps``, ``supervised_steps``, ``warmup_steps`` and
-        ``steps_per_epoch`` (see the module docstring)."""
-        per_step = world_size * (self.batch_size + self.unlabeled_per_step())
-        steps_per_epoch = max(1, math.ceil(train_images / per_step))
+        ``steps_per_epoch`` (of the pseudo-labeling phase; see the module docstring)."""
+        semi = self.unlabeled_weight > 0
+        epoch_before, epoch_after = (max(1, math.ceil(labeled_images / (world_size * self.labeled_per_step(phase))))
+                                     for phase in (False, semi))
+        supervised_end = ((self.supervised_epochs or 0) if self.supervised_steps is None
+                          else self.supervised_steps / epoch_before)             # in epochs
 
         def length(steps, epochs, default=0):
             if steps is not None:
                 return steps
-            return default if epochs is None else max(0, round(epochs * steps_per_epoch))
+            if epochs is None:
+                return default
+            before = min(epochs, supervised_end)
+            return max(0, round(before * epoch_before + (epochs - before) * epoch_after))
 
         total = length(self.steps, self.epochs)
         lengths = {"steps": total, "supervised_steps": length(self.supervised_steps, self.supervised_epochs),
-                   "warmup_steps": length(self.warmup_steps, self.warmup_epochs), "steps_per_epoch": steps_per_epoch}
+                   "warmup_steps": length(self.warmup_steps, self.warmup_epochs), "steps_per_epoch": epoch_after}
         for key in ("supervised_steps", "warmup_steps"):
             if lengths[key] > total:
                 raise ConfigError(f"{key} = {lengths[key]} exceeds the run's {total} steps")

@@ -30,7 +30,7 @@ def new_state(model: nn.Module, config: RunConfig, data: RunData, process: distr
         raise ConfigError(f"teacher={config.teacher!r} needs a two-headed model; {type(model).__name__} has one head "
                           "(use teacher='mean' or 'ema')")
     process = process or distributed.single_process(data.labeled.dataset.device)
-    lengths = config.schedule(data.train_images, process.world_size)
+    lengths = config.schedule(data.labeled_images, process.world_size)
     model.to(process.device).train()
     return TrainState(model, config, data, lengths, process, student)
 

@@ -7,6 +7,7 @@ A supervised run of chapters 1–3, a method of chapter 4's comparisons and chap
         x, y = labeled.next_batch()                 weak view α(x), normalised                  [B, C, H, W], [B]
         if pseudo-labeling (past supervised_steps, an unlabeled source, λ > 0):
             u = unlabeled.next_batch()              weak α(u) and strong 𝒜(u)                   [μB, C, H, W]
+                                                    (labeled_share s: x is [⌊sB⌋, …], u [B − ⌊sB⌋, …])
             L = L_x + λ·L_u                         step.semi_supervised_step → ssl objective (Eq. 1–4)
         else:
             L = L_x                                 step.supervised_step
@@ -63,10 +64,12 @@ def _model_input(state: TrainState, images: torch.Tensor) -> torch.Tensor:
 def training_loss(state: TrainState) -> torch.Tensor:
     """Draw this step's batches and return its loss; the step's diagnostics go to ``state.diagnostics``."""
     config, data = state.config, state.data
+    pseudo_labeling = state.pseudo_labeling()
+    data.labeled.set_batch_size(config.labeled_per_step(pseudo_labeling))    # B, or int(B·share) with a share
     batch = data.labeled.next_batch()
     weak_x = _model_input(state, batch.weak)
     state.images_seen += len(batch.labels) * state.process.world_size
-    if not state.pseudo_labeling():
+    if not pseudo_labeling:
         loss = supervised_step(state.student, weak_x, batch.labels, config.label_smoothing, config.precision)
         state.diagnostics.record(state.step, labeled_loss=loss.detach())
         return loss

@@ -144,6 +144,8 @@ def build_model(config: RunConfig, data: RunData, process: distributed.Process) 
         model = model.to(memory_format=torch.channels_last)
     student = distributed.wrap(HeadsModule(model), process)
     model = student.module.model if process.distributed else model          # SyncBatchNorm replaced the BN layers
+    if process.distributed:            # the official script's seed + rank: each process its own drop-path draws
+        seed_everything((config.seed + process.rank) % 2**32)  # replicas were built alike; 1 process: unchanged
     return model, (torch.compile(student) if config.compile else student)
 
 

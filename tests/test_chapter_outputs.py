@@ -38,7 +38,7 @@ DETERMINISTIC = {
     },
     "05_full_run.ipynb": {
         "5163f487": "the text of the shipped config file (ema_decay: 0.999)",
-        "7700d0f3": "the shipped configs' values, as a table (μ 0.125 in the ImageNet recipe)",
+        "7700d0f3": "the shipped configs' values, as a table (labeled_share 0.125 in the ImageNet recipe)",
     },
 }
 
@@ -122,3 +122,19 @@ def test_every_figure_is_captioned_and_numbered(chapter):
             and not (cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
                      and cell.metadata.get("mystnb", {}).get("figure", {}).get("name"))]
     assert not bare, f"{chapter.name}: cells {bare} show a figure without a caption and a name"
+
+
+PAGE_COLUMNS = 88      # what the built book's code column shows without a scroll bar (1280 px, jupyter-book 1.x)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.name)
+def test_listed_library_code_fits_the_page(chapter):
+    """Issue 30: a library listing (``viz.show_source``) is read in the page's code column; a line longer than
+    the column wraps and breaks its indentation. The stored listing is what the reader sees."""
+    notebook = nbformat.read(chapter, as_version=4)
+    listings = [cell for cell in notebook.cells if cell.cell_type == "code" and "show_source(" in cell.source]
+    for cell in listings:
+        text = "".join(output.get("data", {}).get("text/plain", "") for output in cell.get("outputs", []))
+        assert text, f"{chapter.name}: a show_source cell without its stored listing"
+        wide = [line for line in text.splitlines() if len(line) > PAGE_COLUMNS]
+        assert not wide, f"{chapter.name}: {len(wide)} listed lines exceed {PAGE_COLUMNS} columns: {wide[0]!r}"

@@ -75,17 +75,19 @@ def patch_centres(grid: tuple[int, int], patch_size: int) -> torch.Tensor:
 
 def mean_attention_distance(maps: torch.Tensor, grid: tuple[int, int], patch_size: int,
                             num_prefix_tokens: int = 1) -> torch.Tensor:
-    """Attention-weighted query–key distance in pixels, ``[depth, heads]``, from ``maps``
-    ``[depth, B, heads, T, T]``."""
+    """Attention-weighted query–key distance in pixels, ``[depth, heads]``,
+    from ``maps`` ``[depth, B, heads, T, T]``."""
     n = grid[0] * grid[1]
-    if maps.shape[-1] != num_prefix_tokens + n:
-        raise ValueError(f"maps have {maps.shape[-1]} tokens; a {grid} grid with {num_prefix_tokens} prefix "
-                         f"token(s) has {num_prefix_tokens + n}")
-    patch_to_patch = maps[..., num_prefix_tokens:, num_prefix_tokens:].float()      # [L, B, H, n, n]
-    patch_to_patch = patch_to_patch / patch_to_patch.sum(-1, keepdim=True).clamp(min=1e-12)
+    prefix = num_prefix_tokens
+    if maps.shape[-1] != prefix + n:
+        raise ValueError(f"maps have {maps.shape[-1]} tokens; a {grid} grid with "
+                         f"{prefix} prefix token(s) has {prefix + n}")
+    patch_to_patch = maps[..., prefix:, prefix:].float()           # [L, B, H, n, n]
+    total = patch_to_patch.sum(-1, keepdim=True).clamp(min=1e-12)
+    patch_to_patch = patch_to_patch / total                        # rows sum to 1
     centres = patch_centres(grid, patch_size).to(maps.device)
-    distance = torch.cdist(centres, centres)                                          # [n, n] pixels
-    per_query = (patch_to_patch * distance).sum(-1)                                   # [L, B, H, n]
+    distance = torch.cdist(centres, centres)                       # [n, n] pixels
+    per_query = (patch_to_patch * distance).sum(-1)                # [L, B, H, n]
     return per_query.mean(dim=(1, 3))
 
 
@@ -135,17 +137,18 @@ def patch_pixels(model: nn.Module) -> int:
 def position_similarity(model: nn.Module) -> torch.Tensor:
     """Cosine similarity of the patch position embeddings: ``[gh, gw, gh, gw]``."""
     gh, gw = patch_grid(model)
-    pos = model.pos_embed.detach()[0, -gh * gw:]           # [n_patches, D] (class-token entry dropped)
+    pos = model.pos_embed.detach()[0, -gh * gw:]   # [n_patches, D], no class token
     pos = nn.functional.normalize(pos, dim=-1)
     return (pos @ pos.T).reshape(gh, gw, gh, gw)
 
 
 def position_locality(model: nn.Module) -> float:
-    """Pearson correlation between position-embedding similarity and minus the grid distance, over all pairs
-    of distinct patches: near 0 for random embeddings, towards 1 when neighbours have similar embeddings."""
+    """Pearson correlation between position-embedding similarity and minus the grid
+    distance, over all pairs of distinct patches: near 0 for random embeddings,
+    towards 1 when neighbours have similar embeddings."""
     gh, gw = patch_grid(model)
     similarity = position_similarity(model).reshape(gh * gw, gh * gw)
-    centres = patch_centres((gh, gw), patch_size=1)                      # grid units
+    centres = patch_centres((gh, gw), patch_size=1)                # grid units
     distance = torch.cdist(centres, centres)
     off_diagonal = ~torch.eye(gh * gw, dtype=torch.bool)
     pairs = torch.stack([similarity.cpu()[off_diagonal], -distance[off_diagonal]])
@@ -153,5 +156,6 @@ def position_locality(model: nn.Module) -> float:
 
 
 def patch_embedding_filters(model: nn.Module) -> torch.Tensor:
-    """The linear patch embedding as images: ``[D, C, P, P]`` (timm stores it as a stride-P convolution)."""
+    """The linear patch embedding as images: ``[D, C, P, P]``
+    (timm stores it as a stride-P convolution)."""
     return model.patch_embed.proj.weight.detach().cpu()

@@ -108,7 +108,7 @@ class ConvToTokens(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
 
     def forward(self, feature_map: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(self.project(feature_map), grid)          # [B, D, gh, gw]
+        pooled = F.adaptive_avg_pool2d(self.project(feature_map), grid)  # [B, D, gh, gw]
         return F.gelu(self.norm(pooled.flatten(2).transpose(1, 2)))
 
 
@@ -123,9 +123,12 @@ class TokensToConv(nn.Module):
 
     def forward(self, tokens: torch.Tensor, grid: tuple[int, int], size: tuple[int, int],
                 num_prefix_tokens: int = 1) -> torch.Tensor:
-        patches = tokens[:, num_prefix_tokens:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
-        mapped = F.relu(self.bn(self.project(patches)))                            # [B, C, gh, gw]
-        return mapped if tuple(size) == tuple(grid) else F.interpolate(mapped, size=tuple(size), mode="nearest")
+        patches = tokens[:, num_prefix_tokens:].transpose(1, 2)        # [B, D, gh·gw]
+        patches = patches.reshape(tokens.shape[0], -1, *grid)          # [B, D, gh, gw]
+        mapped = F.relu(self.bn(self.project(patches)))                # [B, C, gh, gw]
+        if tuple(size) == tuple(grid):
+            return mapped
+        return F.interpolate(mapped, size=tuple(size), mode="nearest")
 
 
 class FusedBlock(nn.Module):
@@ -145,16 +148,18 @@ class FusedBlock(nn.Module):
         self.tokens_to_conv = (TokensToConv(embed_dim, width)
                                if fusion in ("both", "transformer_to_conv") else None)
 
-    def forward(self, feature_map: torch.Tensor, tokens: torch.Tensor, grid: tuple[int, int]):
+    def forward(self, feature_map: torch.Tensor, tokens: torch.Tensor,
+                grid: tuple[int, int]):
         feature_map, inner = self.first(feature_map)
         if self.conv_to_tokens is not None:
             source = feature_map if self.injection == "semiformer" else inner
-            update = self.conv_to_tokens(source, grid)                                # [B, gh·gw, D]
-            tokens = tokens + F.pad(update, (0, 0, 1, 0))                              # class token unchanged
+            update = self.conv_to_tokens(source, grid)              # [B, gh·gw, D]
+            tokens = tokens + F.pad(update, (0, 0, 1, 0))           # class token unchanged
         tokens = self.transformer(tokens)
         added = (self.tokens_to_conv(tokens, grid, feature_map.shape[-2:])
                  if self.tokens_to_conv is not None else None)
-        feature_map, _ = self.second(feature_map, added, at="input" if self.injection == "semiformer" else "inner")
+        at = "input" if self.injection == "semiformer" else "inner"
+        feature_map, _ = self.second(feature_map, added, at=at)
         return feature_map, tokens
 
 

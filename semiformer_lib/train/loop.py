@@ -62,24 +62,30 @@ def _model_input(state: TrainState, images: torch.Tensor) -> torch.Tensor:
 
 
 def training_loss(state: TrainState) -> torch.Tensor:
-    """Draw this step's batches and return its loss; the step's diagnostics go to ``state.diagnostics``."""
+    """Draw this step's batches and return its loss; the step's diagnostics go to
+    ``state.diagnostics``."""
     config, data = state.config, state.data
     pseudo_labeling = state.pseudo_labeling()
-    data.labeled.set_batch_size(config.labeled_per_step(pseudo_labeling))    # B, or int(B·share) with a share
+    # B labeled images a step; int(B·share) once pseudo-labeling starts, with a share
+    data.labeled.set_batch_size(config.labeled_per_step(pseudo_labeling))
     batch = data.labeled.next_batch()
     weak_x = _model_input(state, batch.weak)
     state.images_seen += len(batch.labels) * state.process.world_size
     if not pseudo_labeling:
-        loss = supervised_step(state.student, weak_x, batch.labels, config.label_smoothing, config.precision)
+        loss = supervised_step(state.student, weak_x, batch.labels,
+                               config.label_smoothing, config.precision)
         state.diagnostics.record(state.step, labeled_loss=loss.detach())
         return loss
     unlabeled = data.unlabeled.next_batch()
     state.images_seen += len(unlabeled.labels) * state.process.world_size
     objective = semi_supervised_step(
-        state.model, weak_x, batch.labels, _model_input(state, unlabeled.weak), _model_input(state, unlabeled.strong),
-        teacher=config.teacher, threshold=config.threshold, unlabeled_weight=config.unlabeled_weight,
-        soft_targets=config.soft_targets, label_smoothing=config.label_smoothing,
-        averaged=state.ema.module if state.ema else None, student=state.student, precision=config.precision)
+        state.model, weak_x, batch.labels,
+        _model_input(state, unlabeled.weak), _model_input(state, unlabeled.strong),
+        teacher=config.teacher, threshold=config.threshold,
+        unlabeled_weight=config.unlabeled_weight, soft_targets=config.soft_targets,
+        label_smoothing=config.label_smoothing,
+        averaged=state.ema.module if state.ema else None, student=state.student,
+        precision=config.precision)
     state.diagnostics.record_pseudo_labels(state.step, objective, unlabeled.labels)
     return objective.total
 
@@ -116,12 +122,14 @@ def final_accuracies(state: TrainState) -> dict[str, dict[str, float]]:
     return final
 
 
-def train_loop(state: TrainState, sinks: tuple[Sink, ...] = (), until: int | None = None, progress: bool = True,
+def train_loop(state: TrainState, sinks: tuple[Sink, ...] = (),
+               until: int | None = None, progress: bool = True,
                desc: str = "train") -> TrainState:
-    """Train ``state`` from its step to ``until`` (default: the run's last step); see the module docstring."""
+    """Train ``state`` from its step to ``until`` (default: the run's last step);
+    see the module docstring."""
     until = state.total_steps if until is None else until
-    bar = tqdm(total=state.total_steps, initial=state.step, desc=desc, leave=False, mininterval=1.0,
-               disable=not (progress and state.process.is_main))
+    bar = tqdm(total=state.total_steps, initial=state.step, desc=desc, leave=False,
+               mininterval=1.0, disable=not (progress and state.process.is_main))
     clock = time.perf_counter()
     while state.step < until:
         state.step += 1
@@ -136,18 +144,20 @@ def train_loop(state: TrainState, sinks: tuple[Sink, ...] = (), until: int | Non
         if state.evaluation_due():
             if state.process.device.type == "cuda":
                 torch.cuda.synchronize(state.process.device)
-            state.train_seconds, clock = state.train_seconds + time.perf_counter() - clock, time.perf_counter()
+            now = time.perf_counter()
+            state.train_seconds, clock = state.train_seconds + now - clock, now
             result = evaluate(state)
             state.metrics.append(result.row)
             for sink in sinks:
                 sink.on_evaluation(state, result)
             state.diagnostics.start_window(state.step + 1)
             bar.set_postfix(test=f"{result.row['model']['summed']:.1%}")
-            clock = time.perf_counter()                            # evaluation time is not training time
-        state.train_seconds, clock = state.train_seconds + time.perf_counter() - clock, time.perf_counter()
+            clock = time.perf_counter()        # evaluation time is not training time
+        now = time.perf_counter()
+        state.train_seconds, clock = state.train_seconds + now - clock, now
         for sink in sinks:
             sink.on_step(state)
-    if state.step < state.total_steps:   # stopped on purpose (stop_after): the bar ends here, not red at "54 %"
+    if state.step < state.total_steps:      # stopped on purpose (stop_after)
         bar.total = state.step
     bar.close()
     return state

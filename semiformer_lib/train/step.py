@@ -27,17 +27,21 @@ def supervised_step(student: nn.Module, weak_x: torch.Tensor, labels: torch.Tens
         return supervised_loss(tuple(student(weak_x)), labels, label_smoothing)
 
 
-def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.Tensor, weak_u: torch.Tensor,
-                         strong_u: torch.Tensor, *, teacher: str = "conv", threshold: float = 0.7,
-                         unlabeled_weight: float = 4.0, soft_targets: bool = False, label_smoothing: float = 0.0,
-                         averaged: nn.Module | None = None, student: nn.Module | None = None,
+def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.Tensor,
+                         weak_u: torch.Tensor, strong_u: torch.Tensor, *,
+                         teacher: str = "conv", threshold: float = 0.7,
+                         unlabeled_weight: float = 4.0, soft_targets: bool = False,
+                         label_smoothing: float = 0.0,
+                         averaged: nn.Module | None = None,
+                         student: nn.Module | None = None,
                          precision: str = "auto") -> Objective:
     """The loss of one pseudo-labeling step and its parts (see the module docstring).
 
-    The teacher predicts on ``weak_u`` in eval mode without gradient: ``model``'s heads, or, for
-    ``teacher="ema"``, ``averaged`` (the EMA copy). The students are the heads ``student`` returns (a
-    :class:`~semiformer_lib.models.interface.HeadsModule`, DDP-wrapped in a multi-process run so that gradients are
-    synchronised; default: ``model``'s heads).
+    The teacher predicts on ``weak_u`` in eval mode without gradient: ``model``'s heads,
+    or, for ``teacher="ema"``, ``averaged`` (the EMA copy). The students are the heads
+    ``student`` returns (a :class:`~semiformer_lib.models.interface.HeadsModule`,
+    DDP-wrapped in a multi-process run so that gradients are synchronised; default:
+    ``model``'s heads).
     """
     device = weak_x.device
     with torch.no_grad(), autocast(device, precision):
@@ -46,14 +50,17 @@ def semi_supervised_step(model: nn.Module, weak_x: torch.Tensor, labels: torch.T
                 raise ValueError("teacher='ema' needs the EMA model (averaged=)")
             weak_heads, ema_logits = (), heads_mean(head_logits(averaged, weak_u))
         else:
-            with eval_mode(model):                           # the official engine pseudo-labels in eval mode
+            with eval_mode(model):        # as the official engine: eval mode
                 weak_heads, ema_logits = head_logits(model, weak_u), None
     batch = weak_x.shape[0]
     with autocast(device, precision):
         inputs = torch.cat([weak_x, strong_u])
-        heads = tuple(student(inputs)) if student is not None else head_logits(model, inputs)   # [B + μB, K] each
+        if student is not None:
+            heads = tuple(student(inputs))                  # [B + μB, K] each
+        else:
+            heads = head_logits(model, inputs)
         return semi_supervised_objective(
-            labeled_heads=tuple(h[:batch] for h in heads), labels=labels, weak_heads=weak_heads,
-            strong_heads=tuple(h[batch:] for h in heads), teacher=teacher, threshold=threshold,
-            unlabeled_weight=unlabeled_weight, soft=soft_targets, label_smoothing=label_smoothing,
-            ema_logits=ema_logits)
+            labeled_heads=tuple(h[:batch] for h in heads), labels=labels,
+            weak_heads=weak_heads, strong_heads=tuple(h[batch:] for h in heads),
+            teacher=teacher, threshold=threshold, unlabeled_weight=unlabeled_weight,
+            soft=soft_targets, label_smoothing=label_smoothing, ema_logits=ema_logits)

@@ -379,14 +379,15 @@ def main() -> None:
                                           "CPU minutes": _cpu_minutes() - before}
         path.write_text(json.dumps(outcomes, indent=1, ensure_ascii=False) + "\n")
         print(number, json.dumps(outcomes[f"exercise {number}"], ensure_ascii=False)[:600], flush=True)
-    if "3" in parts:
-        outcomes.update(chapter_3())
-    if "5" in parts:
-        outcomes.update(chapter_5(Path("/tmp/semiformer_exercises")))
-    if "1" in parts:
-        outcomes.update(chapter_1_and_2(profile, train, test, probe))
-    if "4" in parts:
-        outcomes.update(chapter_4(profile, train, test))
+    groups = [("3", "3.3", lambda: chapter_3()),
+              ("5", "5.4", lambda: chapter_5(Path("/tmp/semiformer_exercises"))),
+              ("1", "1.1 1.2 1.3 1.4 2.2", lambda: chapter_1_and_2(profile, train, test, probe)),
+              ("4", "4.4", lambda: chapter_4(profile, train, test))]
+    for chapter, numbers, run in groups:               # each group's notes share its runs: timed together
+        if chapter in parts:
+            before = _cpu_minutes()
+            outcomes.update(run())
+            outcomes[f"CPU minutes, exercises {numbers}"] = _cpu_minutes() - before
     outcomes[f"minutes, chapters {' '.join(parts)}"] = (time.time() - started) / 60
     path.write_text(json.dumps(outcomes, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(outcomes, indent=1, ensure_ascii=False))

@@ -59,10 +59,10 @@ unit: data
 
 # The committed artifacts of book/results, all of them: schema, provenance, each CPU run's first evaluation window
 # re-run from its own config, and the windows past the warm-up re-run from their saved starts
-# (semiformer_lib/train/replay.py). make test runs tests/test_replay.py instead: the same checks with the first
+# (semiformer_lib/runs/replay.py). make test runs tests/test_replay.py instead: the same checks with the first
 # window of one seed per config.
 replay: data
-	$(BIN)/python -m semiformer_lib.train.replay book/results
+	$(BIN)/python -m semiformer_lib.runs.replay book/results
 
 # Every chapter re-executed and compared: two chapters at a time on two cores (pytest-xdist, a notebook stays on one
 # worker), each run with one torch thread ($SEMIFORMER_THREADS), so that the cores never idle in a chapter's

@@ -3,10 +3,10 @@ ECCV 2022).
 
 The packages follow the book's story, each importing only those before it (an import-linter contract in
 ``pyproject.toml`` keeps them so): ``data`` → ``models`` → ``ssl`` (the pseudo-label objective of chapter 4) →
-``train`` (the one training loop, its config, the full run) → ``analysis`` → ``viz``. Beneath them: ``precision``,
-``seeding``, ``progress``. Above them: ``profiles``, the book's plan of experiments, ``claims``, which checks a
-chapter's statements, and ``predict``, which puts a finished run to use (``load_run``, ``python -m
-semiformer_lib.predict``).
+``train`` (the one training loop, its config, the chapters' sweeps) → ``runs`` (the command line's run, its
+checkpoints, artifacts, replays and grids, and ``load_run``/``predict``, which put a finished run to use) →
+``analysis`` → ``viz``. Beneath them: ``machine``, ``precision``, ``seeding``, ``progress``. Above them:
+``profiles``, the book's plan of experiments, and ``claims``, which checks a chapter's statements.
 """
 import warnings
 
@@ -28,6 +28,6 @@ __all__ = ["claim", "check", "finding", "ClaimFailed", "Profile", "budgets", "ge
 def __getattr__(name: str):
     """``semiformer_lib.load_run``: imported on first use (it brings Pillow and the checkpoint reader along)."""
     if name == "load_run":
-        from .predict import load_run
+        from .runs.predict import load_run
         return load_run
     raise AttributeError(f"module 'semiformer_lib' has no attribute {name!r}")

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from semiformer_lib.data import DatasetFileError, get_split, load_dataset, load_image_folder
-from semiformer_lib.predict import main as predict_main
+from semiformer_lib.runs.predict import main as predict_main
 from semiformer_lib.train.config import CONFIG_DIR
-from semiformer_lib.train.run import main as train_main
+from semiformer_lib.runs.run import main as train_main
 
 CLASSES = ("circles", "stripes", "zebra")          # sorted, as the folder names are read
 

@@ -13,7 +13,7 @@ import yaml
 from semiformer_lib.models import count_macs, create_model
 from semiformer_lib.profiles import PLANS
 from semiformer_lib.train.config import CONFIG_DIR, RunConfig, load_config
-from semiformer_lib.train.run import train
+from semiformer_lib.runs.run import train
 
 # (channels, native size, classes) of each data set's images, as its loader gives them.
 INPUTS = {"fashion-mnist": (1, 28, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100), "stl10": (3, 96, 10),

@@ -1,4 +1,4 @@
-"""The tuning grid (train.grid): one rule for every method — the same knobs, names that say what differs, the best
+"""The tuning grid (runs.grid): one rule for every method — the same knobs, names that say what differs, the best
 grid point chosen from artifacts, dirty trees refused, and a real two-run grid through the CLI."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semiformer_lib.train import grid
+from semiformer_lib.runs import grid
 from semiformer_lib.train.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def test_a_grid_trains_through_the_cli_copies_artifacts_and_resumes(tmp_path):
                       methods={"fixmatch_cnn": {"model": "cnn_mini", "teachers": ["mean"]}},
                       stages=[{"name": "screen", "labels_per_class": [4], "seeds": [0]},
                               {"name": "confirm", "labels_per_class": [4], "seeds": [1], "best_of": "screen"}])
-    command = [sys.executable, "-m", "semiformer_lib.train.grid", str(plan), "--allow-dirty"]
+    command = [sys.executable, "-m", "semiformer_lib.runs.grid", str(plan), "--allow-dirty"]
     first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "3 runs to do now" in first.stdout and "confirm: fixmatch_cnn waits" in first.stdout

@@ -4,7 +4,7 @@ A cycle hidden behind import order passes the rest of the suite (whatever a test
 the user whose first line is ``import semiformer_lib.ssl``. So each module gets an interpreter in which no part of
 the library was imported yet: one fresh Python loads the third-party stack once, then forks a child per module
 (one per core at a time) that imports that module alone. The layering itself (data → models → ssl → train →
-analysis → viz, no cycles) is import-linter's contract in ``pyproject.toml``, checked by ``make lint``.
+runs → analysis → viz, no cycles) is import-linter's contract in ``pyproject.toml``, checked by ``make lint``.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from semiformer_lib.ssl.objective import teacher_logits
 from semiformer_lib.train import (History, RunConfig, SemiMethod, build_optimizer, compare_methods, eval_subset, fit,
                                   new_state, train_loop, with_overrides)
 from semiformer_lib.train.fit import run_data
-from semiformer_lib.train.run import train
+from semiformer_lib.runs.run import train
 
 SMALL = RunConfig(name="small", model="semiformer_tiny_patch4", labels_per_class=4, steps=12, supervised_steps=5,
                   warmup_steps=2, batch_size=8, unlabeled_ratio=2.0, unlabeled_size=300, eval_every=4,

@@ -180,7 +180,7 @@ def test_a_streamed_pool_cut_and_the_curve_images_are_seeded_draws_over_every_cl
 
 def test_a_run_streams_an_image_tree_end_to_end(tmp_path):
     from semiformer_lib.train.config import RunConfig
-    from semiformer_lib.train.run import train
+    from semiformer_lib.runs.run import train
     write_image_tree(tmp_path / "tree")
     config = RunConfig(name="tree", dataset="imagenet", data_root=str(tmp_path / "tree"), labels_per_class=None,
                        label_percent=25, model="vit_mini_patch4", image_size=16, steps=4, supervised_steps=2,

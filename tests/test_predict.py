@@ -14,9 +14,9 @@ from PIL import Image
 
 from semiformer_lib.data import load_fashion_mnist, to_model_input
 from semiformer_lib.models.interface import head_logits
-from semiformer_lib.predict import PredictError, load_run, main, predict
+from semiformer_lib.runs.predict import PredictError, load_run, main, predict
 from semiformer_lib.train.config import RunConfig
-from semiformer_lib.train.run import train
+from semiformer_lib.runs.run import train
 
 TINY = dict(dataset="fashion-mnist", labels_per_class=4, steps=6, supervised_steps=3, warmup_steps=2, batch_size=8,
             unlabeled_ratio=1.0, unlabeled_size=64, eval_every=6, eval_size=50, final_eval_size=50, threads=1,

@@ -21,10 +21,10 @@ from semiformer_lib.data import DatasetFileError, SplitError, fashion_mnist_dir,
 from semiformer_lib.data.cifar import load_cifar
 from semiformer_lib.data.splits import split_path
 from semiformer_lib.train import distributed
-from semiformer_lib.train.checkpoint import FORMAT, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from semiformer_lib.runs.checkpoint import FORMAT, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from semiformer_lib.train.config import ConfigError, load_config
-from semiformer_lib.train.results import read_results
-from semiformer_lib.train.run import build_data, main, train
+from semiformer_lib.runs.results import read_results
+from semiformer_lib.runs.run import build_data, main, train
 from test_more_datasets import write_cifar
 from test_run import TINY, tiny
 
@@ -80,7 +80,7 @@ def test_genuine_cifar_batches_load_under_every_pickle_protocol(tmp_path, protoc
 # ---- 2. one run per folder --------------------------------------------------------------------------------------
 
 HOLDER = """import sys, time
-from semiformer_lib.train.lock import hold_run_folder
+from semiformer_lib.runs.lock import hold_run_folder
 with hold_run_folder(sys.argv[1]):
     print("held", flush=True)
     time.sleep(120)
@@ -100,7 +100,7 @@ def test_a_second_run_of_one_folder_is_refused_while_the_first_lives(tmp_path, c
         holder.wait()
     # SIGKILL left the file, which still names the dead holder, but not the lock: the next run takes it at once.
     assert (run_dir / "run.lock").read_text().startswith(f"pid {holder.pid} ")
-    from semiformer_lib.train.lock import hold_run_folder
+    from semiformer_lib.runs.lock import hold_run_folder
     with hold_run_folder(run_dir):
         assert (run_dir / "run.lock").read_text().startswith(f"pid {os.getpid()} ")
 
@@ -235,7 +235,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_checkpoint_and_leaves_no_tmp(t
 
 
 WRITE_OVER_LIMIT = """import resource, signal, sys, torch
-from semiformer_lib.train.checkpoint import CheckpointError, save_checkpoint
+from semiformer_lib.runs.checkpoint import CheckpointError, save_checkpoint
 save_checkpoint({"step": 1, "weights": torch.ones(10)}, sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                # a write past the limit fails instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))

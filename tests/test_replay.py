@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from semiformer_lib.train.config import RunConfig
-from semiformer_lib.train.replay import (SPREAD_FILE, SPREAD_MARGIN, WINDOW_FILE, ArtifactError, Tolerance,
+from semiformer_lib.runs.replay import (SPREAD_FILE, SPREAD_MARGIN, WINDOW_FILE, ArtifactError, Tolerance,
                                          find_artifacts, main, read_artifact, read_tolerance, replay_key,
                                          row_differences, seedless_key, verify_artifacts,
                                          write_window_start)
-from semiformer_lib.train.run import train
+from semiformer_lib.runs.run import train
 
 RESULTS = Path(__file__).resolve().parent.parent / "book" / "results"
 # A one-headed CNN keeps the fixture fast: the final accuracies are measured on all 10 000 test images.
@@ -115,7 +115,7 @@ def test_a_config_that_no_longer_reproduces_is_named(artifacts):
 ])
 def test_a_damaged_artifact_is_refused_before_any_replay_naming_the_file(artifacts, damage, message, monkeypatch):
     damage(artifacts / "ssl")
-    monkeypatch.setattr("semiformer_lib.train.replay.replay_first_window",
+    monkeypatch.setattr("semiformer_lib.runs.replay.replay_first_window",
                         lambda *a, **k: pytest.fail("a replay ran before the schema checks refused the artifact"))
     with pytest.raises(ArtifactError, match=message):
         verify_artifacts(artifacts, progress=False)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from semiformer_lib.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from semiformer_lib.runs.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from semiformer_lib.train.config import CONFIG_DIR, ConfigError, RunConfig, load_config, parse_overrides
-from semiformer_lib.train.results import read_results, results_table
-from semiformer_lib.train.run import RunError, main, train
+from semiformer_lib.runs.results import read_results, results_table
+from semiformer_lib.runs.run import RunError, main, train
 
 TINY = dict(name="tiny", dataset="fashion-mnist", labels_per_class=4, model="semiformer_tiny_wide_patch4", steps=10,
             supervised_steps=4, warmup_steps=2, batch_size=8, unlabeled_ratio=1.0, unlabeled_size=400, eval_every=3,
@@ -29,7 +29,7 @@ def tiny(tmp_path, **changes) -> RunConfig:
 
 def test_every_shipped_config_and_profile_validates():
     import yaml
-    from semiformer_lib.train import grid
+    from semiformer_lib.runs import grid
     for path in sorted(CONFIG_DIR.rglob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
         if "stages" in raw:                       # a grid plan: every run it asks for is a valid config
@@ -206,7 +206,7 @@ def test_a_corrupt_checkpoint_is_named_and_the_previous_one_kept(tmp_path):
 
 
 KILLED = """import os, signal, sys, torch
-import semiformer_lib.train.run as run
+import semiformer_lib.runs.run as run
 mode, step = sys.argv[1], int(sys.argv[2])
 save_checkpoint, torch_save = run.save_checkpoint, torch.save
 
@@ -429,14 +429,14 @@ def test_the_machine_can_set_the_threads_of_every_run_below_an_explicit_override
 def test_channels_last_on_the_cpu_is_opt_in_and_trains_the_same_run(tmp_path):
     from semiformer_lib.train import distributed
     from semiformer_lib.train.loop import train_loop
-    from semiformer_lib.train.run import build_state
+    from semiformer_lib.runs.run import state_from_config
     process = distributed.setup("cpu")
     states = {}
     for nhwc in (False, True):
         config = tiny(tmp_path, model="semiformer_cnn_mini", channels_last_cpu=nhwc, steps=6, eval_every=6)
         assert config.uses_channels_last(torch.device("cpu")) is nhwc
         assert config.uses_channels_last(torch.device("cuda"))               # CUDA: channels_last alone decides
-        states[nhwc] = train_loop(build_state(config, process), progress=False)
+        states[nhwc] = train_loop(state_from_config(config, process), progress=False)
         weight = states[nhwc].model.cnn.stages[1][0].conv1.weight            # [32, 16, 3, 3]
         assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc and states[nhwc].channels_last is nhwc
     plain, nhwc = (states[key].metrics[-1] for key in (False, True))

@@ -23,7 +23,7 @@ from semiformer_lib.data import load_fashion_mnist, to_model_input
 from semiformer_lib.models import count_parameters, create_model
 from semiformer_lib.train import (SemiMethod, compare_methods, config_path, eval_subset, final_metric, load_config,
                                   sweep, with_overrides)
-from semiformer_lib.train.results import device_name
+from semiformer_lib.machine import device_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -108,7 +108,7 @@ def chapter_5(tmp: Path) -> dict:
     row["labeled_loss"] = row["labeled_loss"] * 1.01
     lines[0] = json.dumps(row)
     metrics.write_text("\n".join(lines) + "\n")
-    done = subprocess.run([sys.executable, "-m", "semiformer_lib.train.replay", str(copy.parent)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "semiformer_lib.runs.replay", str(copy.parent)], capture_output=True,
                           text=True, cwd=ROOT)
     return {"5.4 replay of an edited metrics.jsonl": {"exit status": done.returncode,
                                                       "output": (done.stdout + done.stderr)[-1500:]}}
@@ -341,7 +341,7 @@ def exercise_5_5(profile, train, test, probe) -> dict:
 def exercise_6_3(profile, train, test, probe) -> dict:
     """The Your data page's run: how often --head conv and --ema name another class than the default (summed) on its
     50 new images, and how often each is right (the page must have run: book/runs/your_data)."""
-    from semiformer_lib.predict import load_run, predict
+    from semiformer_lib.runs.predict import load_run, predict
     run_dir, images = ROOT / "book" / "runs" / "your_data" / "runs" / "garments", ROOT / "book" / "runs" / \
         "your_data" / "new" / "train"
     choices = {"summed": predict(load_run(run_dir), [images]),

@@ -2,7 +2,7 @@
 Fashion-MNIST scale: do unlabeled images, labeled by the conv branch, lift a model above its labels alone?).
 
 Each run of the comparison is a CLI artifact folder (``results.json`` + ``metrics.jsonl``, read and checked by
-:func:`semiformer_lib.train.replay.read_artifact`) named ``long_<method>_s<seed>`` for a pseudo-labeling run and
+:func:`semiformer_lib.runs.replay.read_artifact`) named ``long_<method>_s<seed>`` for a pseudo-labeling run and
 ``long_<method>_twin_s<seed>`` for its supervised twin (the same config with λ = 0). :func:`read_long_comparison`
 turns a folder of them into two tables:
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..train.replay import Artifact, ArtifactError, read_artifact
+from ..runs.replay import Artifact, ArtifactError, read_artifact
 
 RUN_NAME = re.compile(r"long_(?P<method>[a-z0-9_]+?)(?P<twin>_twin)?_s(?P<seed>\d+)$")
 METHOD_LABELS = {"semiformer": "Semiformer", "fixmatch_vit": "FixMatch ViT", "fixmatch_cnn": "FixMatch CNN"}

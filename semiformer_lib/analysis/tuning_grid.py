@@ -1,6 +1,6 @@
 """A tuning grid's artifacts as tables: every method at every grid point, beside its twin, its seeds and its cost.
 
-The grid is run by :mod:`semiformer_lib.train.grid` (issue 28: does the Semiformer built on the book's CNN beat
+The grid is run by :mod:`semiformer_lib.runs.grid` (issue 28: does the Semiformer built on the book's CNN beat
 FixMatch on that CNN when both are tuned alike?). Its artifacts are CLI run folders named
 ``<method>_<teacher>_t<τ>_l<labels>_s<seed>`` (a pseudo-labeling run) or ``<method>_twin_l<labels>_s<seed>`` (its
 supervised twin, λ = 0). :func:`read_grid` reads and checks every one below a folder into :class:`GridComparison`:
@@ -31,7 +31,7 @@ import torch
 
 from ..data import load_dataset
 from ..models import count_macs, create_model
-from ..train.replay import ArtifactError, read_artifact
+from ..runs.replay import ArtifactError, read_artifact
 
 RUN_NAME = re.compile(r"(?P<method>[a-z0-9_]+?)_(?:(?P<teacher>conv|transformer|mean|ema)_t(?P<tau>[0-9.]+)|twin)"
                       r"_l(?P<labels>\d+)_s(?P<seed>\d+)$")
@@ -90,7 +90,7 @@ class GridComparison:
 
     def best_point(self, method: str, labels: int, seed: int) -> tuple[str, float]:
         """``(teacher, τ)`` of ``method``'s best final summed accuracy at one seed, ties to the first run — the rule
-        by which :mod:`semiformer_lib.train.grid` picks the point a ``best_of`` stage runs on more seeds."""
+        by which :mod:`semiformer_lib.runs.grid` picks the point a ``best_of`` stage runs on more seeds."""
         best = self.points(method, labels, seed).iloc[0]
         if best["twin"]:
             raise ValueError(f"{method} has no pseudo-labeling run at {labels} labels per class, seed {seed}")
@@ -184,7 +184,7 @@ def _identify(folder: Path, config: dict) -> dict:
 
 
 def read_grid(root: str | Path) -> GridComparison:
-    """Every grid artifact below ``root``, checked (:func:`~semiformer_lib.train.replay.read_artifact`), as a
+    """Every grid artifact below ``root``, checked (:func:`~semiformer_lib.runs.replay.read_artifact`), as a
     :class:`GridComparison`."""
     folders = sorted(path.parent for path in Path(root).rglob("results.json"))
     if not folders:

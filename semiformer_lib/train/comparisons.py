@@ -31,9 +31,8 @@ from ..data.run_data import split_run_data
 from ..models import create_model
 from ..models.interface import is_two_headed
 from ..progress import tqdm
-from ..seeding import seed_everything
 from .config import ConfigError, RunConfig, with_overrides
-from .fit import new_state
+from .fit import build_state
 from .history import History
 from .loop import train_loop
 
@@ -95,10 +94,7 @@ def _run(method: SemiMethod, config: RunConfig, train: ImageSet, test: ImageSet,
                           batch_size=config.batch_size, unlabeled_batch=config.unlabeled_per_step(), seed=config.seed,
                           strong=(config.strong_ops, config.cutout), augment=config.augment,
                           train_eval_size=config.train_eval_size, probe_size=config.probe_size)
-    seed_everything(config.seed)
-    model = create_model(config.model, img_size=size, in_chans=channels, num_classes=train.num_classes,
-                         **method.model_options)
-    state, history = new_state(model, config, data), History()
+    state, history = build_state(config, data, model_options=method.model_options), History()
     key = _warm_up_key(method, config)
     if key in warm_ups:
         saved_state, saved_history = warm_ups[key]

@@ -35,10 +35,10 @@ from torch import nn
 from ..data import ImageSet, get_split
 from ..models import count_macs, count_parameters, create_model
 from ..progress import tqdm
-from ..seeding import seed_everything
 from .config import RunConfig, with_overrides
-from .fit import fit
+from .fit import build_state, run_data
 from .history import History
+from .loop import train_loop
 from .run_cache import RunCache
 
 
@@ -80,12 +80,14 @@ def train_on_split(model_name: "str | ModelSpec", train: ImageSet, test: ImageSe
     spec = ModelSpec.of(model_name)
     split = get_split(train, labels_per_class, seed)
     labeled = train.subset(split.labeled, name=f"{train.name}[{labels_per_class}/class]")
-    seed_everything(seed)
-    model = _build_model(spec, train, **model_overrides)
-    history = fit(model, labeled, test, with_overrides(config, seed=seed), progress=progress,
-                  desc=f"{spec.label} {labels_per_class}/class seed {seed}")
-    return Run(spec.label, labels_per_class, seed, history, count_parameters(model),
-               model if keep_model else None)
+    run_config = with_overrides(config, seed=seed, model=spec.name)
+    state = build_state(run_config, run_data(labeled, test, run_config),
+                        model_options=spec.options | model_overrides)
+    history = History()
+    train_loop(state, (history,), progress=progress,
+               desc=f"{spec.label} {labels_per_class}/class seed {seed}")
+    return Run(spec.label, labels_per_class, seed, history, count_parameters(state.model),
+               state.model if keep_model else None)
 
 
 def sweep(model_names, train: ImageSet, test: ImageSet, labels_per_class, seeds, config: RunConfig,

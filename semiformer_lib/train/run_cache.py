@@ -30,7 +30,7 @@ import torch
 
 from ..data import ImageSet
 from ..data.datasets import content_fingerprint
-from .results import processor_name
+from ..machine import processor_name
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent        # the semiformer_lib package
 

@@ -25,7 +25,7 @@ from ..models.interface import HeadsModule
 from ..ssl.ema import ema_model
 from ..ssl.objective import Objective
 from . import distributed
-from .checkpoint import capture_rng, restore_rng
+from ..seeding import capture_rng, restore_rng
 from .config import RunConfig
 from .optimizer import build_optimizer
 from .schedule import warmup_cosine

@@ -12,7 +12,7 @@ HEAD_STYLES = {"conv": (PART_COLORS["conv"], "conv head"),
 
 @styled
 def plot_run(records: dict, title: str = "The full run, from its results artifact"):
-    """One row per results artifact (``{label: record}`` from :func:`semiformer_lib.train.read_results`): test
+    """One row per results artifact (``{label: record}`` from :func:`semiformer_lib.runs.read_results`): test
     accuracy of each head, of the summed prediction and of the EMA during the run (left), and the pseudo-label
     diagnostics averaged between evaluations (right; a run without pseudo-labels, a supervised twin, says so there);
     the dotted line marks the end of the supervised warm-up. Each row is titled with its label and device."""

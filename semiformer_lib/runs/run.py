@@ -45,14 +45,14 @@ from ..data.run_data import RunData, labels_per_class_for, resized, split_run_da
 from ..models import create_model
 from ..models.interface import HeadsModule
 from ..seeding import seed_everything
-from . import distributed
+from ..train import distributed
 from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from .config import ConfigError, RunConfig, load_config
-from .fit import new_state
+from ..train.config import ConfigError, RunConfig, load_config
+from ..train.fit import build_state
 from .lock import RunLockedError, hold_run_folder
-from .loop import Evaluation, Sink, final_accuracies, train_loop
+from ..train.loop import Evaluation, Sink, final_accuracies, train_loop
 from .results import ResultsError, provenance, read_results, write_results
-from .state import DIAGNOSTICS, RANK_KEYS, TrainState
+from ..train.state import DIAGNOSTICS, RANK_KEYS, TrainState
 
 # Keys that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "workers", "compile", "output_dir", "profile", "device")
@@ -131,30 +131,13 @@ def data_record(data: RunData) -> dict:
             "std": list(data.std), "classes": list(data.classes)}
 
 
-# --- model ------------------------------------------------------------------------------------------------------
+# --- state ------------------------------------------------------------------------------------------------------
 
-def build_model(config: RunConfig, data: RunData, process: distributed.Process) -> tuple[nn.Module, nn.Module]:
-    """``(model, student)``: the model of ``config`` on this process's device, and what the step calls for the
-    students' logits — its heads, DDP-wrapped across processes, compiled when ``config.compile``."""
-    seed_everything(config.seed)
-    extra = {"drop_path_rate": config.drop_path_rate} if config.drop_path_rate else {}
-    model = create_model(config.model, img_size=data.image_shape[1], in_chans=data.image_shape[0],
-                         num_classes=data.num_classes, **extra).to(process.device)
-    if config.uses_channels_last(process.device):
-        model = model.to(memory_format=torch.channels_last)
-    student = distributed.wrap(HeadsModule(model), process)
-    model = student.module.model if process.distributed else model          # SyncBatchNorm replaced the BN layers
-    if process.distributed:            # the official script's seed + rank: each process its own drop-path draws
-        seed_everything((config.seed + process.rank) % 2**32)  # replicas were built alike; 1 process: unchanged
-    return model, (torch.compile(student) if config.compile else student)
-
-
-def build_state(config: RunConfig, process: distributed.Process) -> TrainState:
-    """The run of ``config`` at step 0: its data, its model (seeded by ``config.seed``) and a fresh optimizer,
-    schedule and EMA — what :func:`train` starts from, and what :mod:`.replay` re-runs an artifact's start from."""
-    data = build_data(config, process)
-    model, student = build_model(config, data, process)
-    return new_state(model, config, data, process, student)
+def state_from_config(config: RunConfig, process: distributed.Process) -> TrainState:
+    """The run of ``config`` at step 0: its data read as the config names it, then the library's one start
+    (:func:`~semiformer_lib.train.fit.build_state`: the model seeded by ``config.seed``, a fresh optimizer, schedule
+    and EMA) — what :func:`train` starts from, and what :mod:`.replay` re-runs an artifact's start from."""
+    return build_state(config, build_data(config, process), process)
 
 
 # --- loop: what each evaluation and step leaves behind ---------------------------------------------------------
@@ -278,7 +261,7 @@ def train(config: RunConfig, resume: bool | str | Path | None = None, restart: b
 
 def _run(config: RunConfig, run_dir: Path, checkpoint: dict | None, clock: RunClock,
          process: distributed.Process, progress: bool, stop_after: int | None) -> dict:
-    state = build_state(config, process)                                                # data, model, state
+    state = state_from_config(config, process)                                                # data, model, state
     if checkpoint is not None:
         state.load_state_dict(checkpoint)
         del checkpoint

@@ -9,7 +9,7 @@ evaluation, :mod:`.run`). :func:`verify_artifacts` checks each one in three ways
 2. **the two files agree** — ``results.json``'s ``curves`` equal ``metrics.jsonl``'s rows, field for field (a number
    edited in one file and not the other is caught here, whatever its step);
 3. **the start replays** (CPU artifacts only) — the run's first evaluation window (``eval_every`` steps from step 0,
-   built by :func:`.run.build_state`, the function the CLI trains with) is re-run on this machine's CPU with the
+   built by :func:`.run.state_from_config`, the function the CLI trains with) is re-run on this machine's CPU with the
    artifact's thread count, and its row is compared with the artifact's first row: accuracies of every head and of
    the EMA, the losses, the pseudo-label diagnostics and the learning rate.
 
@@ -29,10 +29,10 @@ Float arithmetic differs between machines, so the comparison is bitwise only whe
 same CPU and library build: a replay on the machine that made the artifact reproduces it bit for bit). Elsewhere it
 holds within a :class:`Tolerance` read from ``replay_spread.json`` beside the artifacts: the spread measured between
 1 and 2 threads (which changes the summation order, as another machine's kernels would), times
-:data:`SPREAD_MARGIN`. ``python -m semiformer_lib.train.replay FOLDER --measure-spread`` measures and writes it.
+:data:`SPREAD_MARGIN`. ``python -m semiformer_lib.runs.replay FOLDER --measure-spread`` measures and writes it.
 GPU artifacts (``device_type`` cuda) get checks 1 and 2 only.
 
-    python -m semiformer_lib.train.replay book/results          # verify every artifact below the folder
+    python -m semiformer_lib.runs.replay book/results          # verify every artifact below the folder
 """
 from __future__ import annotations
 
@@ -50,12 +50,12 @@ from collections.abc import Collection, Iterator
 
 import torch
 
-from . import distributed
-from .comparisons import AFTER_WARM_UP
-from .config import ConfigError, RunConfig
-from .loop import train_loop
+from ..train import distributed
+from ..train.comparisons import AFTER_WARM_UP
+from ..train.config import ConfigError, RunConfig
+from ..train.loop import train_loop
 from .results import FORMAT, provenance
-from .run import build_state
+from .run import state_from_config
 
 SPREAD_FILE = "replay_spread.json"
 WINDOW_FILE = "replay_window.pt"   # an artifact's checkpoint at the start of a window past the warm-up (check 4)
@@ -221,7 +221,7 @@ def _torch_threads(config: RunConfig, threads: int | None) -> Iterator[None]:
 def _cpu_state(config: RunConfig, start: dict | None):
     """The run of ``config`` on this machine's CPU at step 0, or at the saved ``start`` (a copy of it: the optimizer
     adopts the saved moment tensors as they are and would update them in place)."""
-    state = build_state(config, distributed.single_process(torch.device("cpu")))
+    state = state_from_config(config, distributed.single_process(torch.device("cpu")))
     if start is not None:
         state.load_state_dict(copy.deepcopy(start))
     return state
@@ -278,7 +278,7 @@ def read_tolerance(root: str | Path) -> Tolerance:
                          source=f"{SPREAD_MARGIN:g} × the 1-vs-2-thread spread in {path}")
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: not a spread measurement ({err!r}); re-measure it with "
-                            f"python -m semiformer_lib.train.replay {root} --measure-spread") from None
+                            f"python -m semiformer_lib.runs.replay {root} --measure-spread") from None
 
 
 def seedless_key(artifact: Artifact) -> str:
@@ -378,7 +378,7 @@ def _read_window_start(artifact: Artifact) -> dict:
     except Exception as err:     # truncated, foreign or from another version: name it and the fix
         raise ArtifactError(f"{path}: not a window start written by write_window_start (reading it raised "
                             f"{type(err).__name__}: truncated, foreign or of another format); rewrite it with "
-                            f"python -m semiformer_lib.train.replay {artifact.folder} --write-window") from None
+                            f"python -m semiformer_lib.runs.replay {artifact.folder} --write-window") from None
     if int(start["step"]) != _window(artifact)[0]:
         raise ArtifactError(f"{path}: saved at step {start['step']}, not at the window's start "
                             f"{_window(artifact)[0]}; rewrite it with --write-window")
@@ -459,7 +459,7 @@ def measure_spread(root: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m semiformer_lib.train.replay",
+    parser = argparse.ArgumentParser(prog="python -m semiformer_lib.runs.replay",
                                      description="Verify committed run artifacts by replaying their first window.")
     parser.add_argument("root", help="a folder holding run folders (results.json + metrics.jsonl), e.g. book/results")
     parser.add_argument("--measure-spread", action="store_true",

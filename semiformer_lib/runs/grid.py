@@ -20,7 +20,7 @@ so no method is tuned by hand. Every stage also runs each method's supervised tw
 steps on the labels alone) at each of its seeds. Run names say what differs:
 ``pair_conv_t0.7_l40_s0``, ``fixmatch_cnn_mean_t0.95_l40_s1``, ``pair_twin_l40_s0``.
 
-``python -m semiformer_lib.train.grid PLAN [--jobs 2] [--stage NAME] [--list]`` runs every run of the plan whose
+``python -m semiformer_lib.runs.grid PLAN [--jobs 2] [--stage NAME] [--list]`` runs every run of the plan whose
 artifact is missing (a stage that takes the best of another starts once that one has finished), ``jobs`` at a
 time, each a ``python -m semiformer_lib.train`` process on one CPU thread, and copies ``results.json`` and
 ``metrics.jsonl`` to ``results/<name>/`` as each one finishes (so an interrupted grid keeps what finished; run it
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, load_config
+from ..train.config import ConfigError, load_config
 from .results import git_commit
 
 TWIN = "twin"
@@ -244,7 +244,7 @@ def run_grid(plan: Plan, jobs: int = 2, stage: str | None = None, allow_dirty: b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m semiformer_lib.train.grid", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m semiformer_lib.runs.grid", description=__doc__.splitlines()[0])
     parser.add_argument("plan", help="a plan file, e.g. semiformer_lib/configs/payoff/plan.yaml")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     parser.add_argument("--stage", help="only this stage's runs")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from ..machine import device_name, processor_name
+
 FORMAT = "semiformer-results/1"
 
 
@@ -47,24 +49,6 @@ def git_commit(folder: str | Path | None = None) -> tuple[str | None, bool | Non
         return commit, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
-
-
-def processor_name() -> str:
-    """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_name(device: torch.device) -> str:
-    """``"NVIDIA H100 80GB HBM3"`` on CUDA; the processor and core count on CPU."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU: {processor_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
 def provenance(device: torch.device, world_size: int) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import semiformer_lib
 
@@ -61,3 +62,12 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     result = subprocess.run([sys.executable, "-c", PROBE, *library_modules()], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, f"modules that fail to import on their own: {result.stdout}\n{result.stderr[-3000:]}"
+
+
+def test_every_folder_of_the_library_is_a_regular_package():
+    """A folder of modules without ``__init__.py`` still imports (as a namespace package), but ``pkgutil`` skips it,
+    so the test above would never import its modules; a ``.gitignore`` pattern once kept ``runs/__init__.py`` out of
+    the repository that way."""
+    root = Path(semiformer_lib.__file__).parent
+    folders = {path.parent for path in root.rglob("*.py") if "__pycache__" not in path.parts}
+    assert not [str(folder.relative_to(root)) for folder in folders if not (folder / "__init__.py").exists()]

@@ -18,12 +18,10 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import random
 import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 PATTERN = re.compile(r"step_(\d+)\.pt$")

@@ -33,8 +33,8 @@ from ..data.folder import IMAGE_SUFFIXES
 from ..data.folder import read_images as read_image_files
 from ..models import create_model
 from ..models.interface import HEAD_NAMES, eval_mode, head_logits, is_two_headed
-from .checkpoint import CheckpointError, checkpoint_name, load_checkpoint
 from ..train.config import ConfigError, RunConfig
+from .checkpoint import CheckpointError, checkpoint_name, load_checkpoint
 from .results import ResultsError, read_results
 
 class PredictError(ValueError):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..machine import device_name, processor_name
+from ..machine import device_name
 
 FORMAT = "semiformer-results/1"
 

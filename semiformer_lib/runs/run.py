@@ -37,22 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..data import DatasetFileError, SplitError, load_dataset
 from ..data.datasets import dataset_root
 from ..data.run_data import RunData, labels_per_class_for, resized, split_run_data, streamed_run_data
-from ..models import create_model
-from ..models.interface import HeadsModule
-from ..seeding import seed_everything
 from ..train import distributed
-from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from ..train.config import ConfigError, RunConfig, load_config
 from ..train.fit import build_state
-from .lock import RunLockedError, hold_run_folder
 from ..train.loop import Evaluation, Sink, final_accuracies, train_loop
-from .results import ResultsError, provenance, read_results, write_results
 from ..train.state import DIAGNOSTICS, RANK_KEYS, TrainState
+from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from .lock import RunLockedError, hold_run_folder
+from .results import ResultsError, provenance, read_results, write_results
 
 # Keys that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "workers", "compile", "output_dir", "profile", "device")

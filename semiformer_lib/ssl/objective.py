@@ -81,41 +81,51 @@ def heads_mean(heads: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.stack(heads).mean(dim=0)
 
 
-def pseudo_label(logits: torch.Tensor, threshold: float = 0.7, soft: bool = False) -> PseudoLabels:
-    """Confidence-thresholded pseudo-labels from teacher ``logits`` ``[N, K]`` (no gradient flows back)."""
+def pseudo_label(logits: torch.Tensor, threshold: float = 0.7,
+                 soft: bool = False) -> PseudoLabels:
+    """Confidence-thresholded pseudo-labels from teacher ``logits`` ``[N, K]``
+    (no gradient flows back)."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold τ must be in [0, 1], got {threshold}")
-    probabilities = torch.softmax(logits.detach().float(), dim=-1)                    # q  [N, K]
-    confidence, predicted = probabilities.max(dim=-1)                                 # max q, argmax q  [N]
-    mask = (confidence >= threshold).float()                                          # m  [N]
-    return PseudoLabels(probabilities if soft else predicted, mask, confidence, predicted)
+    probabilities = torch.softmax(logits.detach().float(), dim=-1)   # q  [N, K]
+    confidence, predicted = probabilities.max(dim=-1)        # max q, argmax q  [N]
+    mask = (confidence >= threshold).float()                 # m  [N]
+    targets = probabilities if soft else predicted
+    return PseudoLabels(targets, mask, confidence, predicted)
 
 
 def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
                     label_smoothing: float = 0.0) -> torch.Tensor:
-    """``L_x``: cross-entropy of every head against the labels, averaged over the heads — the paper's labeled loss,
-    and the whole loss of a supervised run."""
+    """``L_x``: cross-entropy of every head against the labels, averaged over the
+    heads — the paper's labeled loss, and the whole loss of a supervised run."""
     return sum(F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
                for logits in heads) / len(heads)
 
 
-def unsupervised_loss(heads: tuple[torch.Tensor, ...], pseudo: PseudoLabels) -> torch.Tensor:
-    """``L_u``: every head's masked cross-entropy on the strong view against the pseudo-labels, averaged over the
-    batch (masked samples count as 0) and over heads."""
-    per_head = [(F.cross_entropy(h.float(), pseudo.targets, reduction="none") * pseudo.mask).mean() for h in heads]
+def unsupervised_loss(heads: tuple[torch.Tensor, ...],
+                      pseudo: PseudoLabels) -> torch.Tensor:
+    """``L_u``: every head's masked cross-entropy on the strong view against the
+    pseudo-labels, averaged over the batch (masked samples count as 0) and over heads."""
+    per_head = [(F.cross_entropy(h.float(), pseudo.targets, reduction="none")
+                 * pseudo.mask).mean() for h in heads]
     return torch.stack(per_head).mean()
 
 
-def semi_supervised_objective(labeled_heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
-                              weak_heads: tuple[torch.Tensor, ...], strong_heads: tuple[torch.Tensor, ...],
-                              teacher: str = "conv", threshold: float = 0.7, unlabeled_weight: float = 4.0,
-                              soft: bool = False, label_smoothing: float = 0.0,
+def semi_supervised_objective(labeled_heads: tuple[torch.Tensor, ...],
+                              labels: torch.Tensor,
+                              weak_heads: tuple[torch.Tensor, ...],
+                              strong_heads: tuple[torch.Tensor, ...],
+                              teacher: str = "conv", threshold: float = 0.7,
+                              unlabeled_weight: float = 4.0, soft: bool = False,
+                              label_smoothing: float = 0.0,
                               ema_logits: torch.Tensor | None = None) -> Objective:
-    """``L = L_x + λ·L_u`` for one step, from the heads' logits on the labeled (weak) views, the unlabeled weak
-    views (the teacher's input) and the unlabeled strong views (the students'); ``λ = unlabeled_weight``."""
+    """``L = L_x + λ·L_u`` for one step, from the heads' logits on the labeled (weak)
+    views, the unlabeled weak views (the teacher's input) and the unlabeled strong
+    views (the students'); ``λ = unlabeled_weight``."""
     if unlabeled_weight < 0:
         raise ValueError(f"unlabeled_weight λ must be ≥ 0, got {unlabeled_weight}")
-    pseudo = pseudo_label(teacher_logits(weak_heads, teacher, ema_logits), threshold, soft)
+    teacher_view = teacher_logits(weak_heads, teacher, ema_logits)
+    pseudo = pseudo_label(teacher_view, threshold, soft)
     labeled = supervised_loss(labeled_heads, labels, label_smoothing)
     unlabeled = unsupervised_loss(strong_heads, pseudo)
     return Objective(labeled + unlabeled_weight * unlabeled, labeled, unlabeled, pseudo)

@@ -105,7 +105,8 @@ def supervised_loss(heads: tuple[torch.Tensor, ...], labels: torch.Tensor,
 def unsupervised_loss(heads: tuple[torch.Tensor, ...],
                       pseudo: PseudoLabels) -> torch.Tensor:
     """``L_u``: every head's masked cross-entropy on the strong view against the
-    pseudo-labels, averaged over the batch (masked samples count as 0) and over heads."""
+    pseudo-labels, averaged over the batch (masked samples count as 0) and over
+    heads."""
     per_head = [(F.cross_entropy(h.float(), pseudo.targets, reduction="none")
                  * pseudo.mask).mean() for h in heads]
     return torch.stack(per_head).mean()

@@ -59,14 +59,9 @@ def test_progress_bar_redraws_settle_to_their_final_state():
     assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stderr", "run 2/2\n"), ("stdout", "result\n")]
 
 
-# Exercises whose runs (book/exercises/run_exercises.py) have not finished yet: their notes come with them. The list
-# may only shrink: a new exercise without a note, or a note removed, fails the test.
-AWAITING_A_NOTE = {"05_full_run.ipynb exercise 5"}
-
-
 def test_every_exercise_of_chapters_1_to_5_has_a_note():
     """Issue 30: every exercise ends with a collapsible "What you should see" note (written from the measurements of
-    book/exercises/run_exercises.py, or from what the chapter itself measures), but those still awaiting their runs."""
+    book/exercises/run_exercises.py, or from what the chapter itself measures)."""
     import re
 
     book = Path(__file__).resolve().parents[1] / "book"
@@ -78,5 +73,4 @@ def test_every_exercise_of_chapters_1_to_5_has_a_note():
         assert len(items) >= 3, f"{chapter.name}: {len(items)} exercises found"
         missing |= {f"{chapter.name} exercise {item.split('.')[0].strip()}" for item in items
                     if "<summary>What you should see" not in item}
-    assert missing == AWAITING_A_NOTE, (f"exercises without a note: {sorted(missing - AWAITING_A_NOTE)}; "
-                                        f"noted since, drop from AWAITING_A_NOTE: {sorted(AWAITING_A_NOTE - missing)}")
+    assert not missing, f"exercises without a note: {sorted(missing)}"

@@ -338,6 +338,23 @@ def exercise_5_5(profile, train, test, probe) -> dict:
     return {"output": done.stdout[-3000:]}
 
 
+def exercise_6_1(profile, train, test, probe) -> dict:
+    """The Your data page's run against its supervised twin at the page's 300 steps, then both at the folder
+    config's own cpu length (1 000 steps): final test accuracy, summed heads (the page must have run)."""
+    folder = ROOT / "book" / "runs" / "your_data"
+    work = Path("/tmp/semiformer_exercises/6.1")
+    config = str(config_path("folder"))
+    page = ["supervised_steps=100", "warmup_steps=25", "eval_every=50", "steps=300"]
+    out = {}
+    for name, extra in (("page run, 300 steps", page), ("twin, 300 steps", [*page, "unlabeled_weight=0"]),
+                        ("run, 1 000 steps", []), ("twin, 1 000 steps", ["unlabeled_weight=0"])):
+        run_name = name.replace(" ", "_").replace(",", "")
+        _cli("semiformer_lib.train", "--config", config, f"data_root={folder / 'garments'}", f"output_dir={work}",
+             f"name={run_name}", "threads=2", "--no-progress", "--restart", *extra, cwd=ROOT)
+        out[name] = json.loads((work / run_name / "results.json").read_text())["final"]["model"]["summed"]
+    return out
+
+
 def exercise_6_3(profile, train, test, probe) -> dict:
     """The Your data page's run: how often --head conv and --ema name another class than the default (summed) on its
     50 new images, and how often each is right (the page must have run: book/runs/your_data)."""
@@ -357,7 +374,8 @@ def exercise_6_3(profile, train, test, probe) -> dict:
 
 EXERCISES = {"2.1": exercise_2_1, "2.3": exercise_2_3, "2.4": exercise_2_4, "3.1": exercise_3_1,
              "3.2": exercise_3_2, "3.4": exercise_3_4, "4.1": exercise_4_1, "4.2": exercise_4_2, "4.3": exercise_4_3,
-             "4.5": exercise_4_5, "5.1": exercise_5_1, "5.3": exercise_5_3, "5.5": exercise_5_5, "6.3": exercise_6_3}
+             "4.5": exercise_4_5, "5.1": exercise_5_1, "5.3": exercise_5_3, "5.5": exercise_5_5, "6.1": exercise_6_1,
+             "6.3": exercise_6_3}
 
 
 def main() -> None:

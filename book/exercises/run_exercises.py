@@ -340,7 +340,8 @@ def exercise_5_5(profile, train, test, probe) -> dict:
 
 def exercise_6_1(profile, train, test, probe) -> dict:
     """The Your data page's run against its supervised twin at the page's 300 steps, then both at the folder
-    config's own cpu length (1 000 steps): final test accuracy, summed heads (the page must have run)."""
+    config's own cpu length (1 000 steps): final test accuracy, summed heads; and the page run's mask rate in its
+    first and last pseudo-labeling windows (for exercise 6.2). The page must have run."""
     folder = ROOT / "book" / "runs" / "your_data"
     work = Path("/tmp/semiformer_exercises/6.1")
     config = str(config_path("folder"))
@@ -351,7 +352,11 @@ def exercise_6_1(profile, train, test, probe) -> dict:
         run_name = name.replace(" ", "_").replace(",", "")
         _cli("semiformer_lib.train", "--config", config, f"data_root={folder / 'garments'}", f"output_dir={work}",
              f"name={run_name}", "threads=2", "--no-progress", "--restart", *extra, cwd=ROOT)
-        out[name] = json.loads((work / run_name / "results.json").read_text())["final"]["model"]["summed"]
+        record = json.loads((work / run_name / "results.json").read_text())
+        out[name] = record["final"]["model"]["summed"]
+        if name == "page run, 300 steps":            # exercise 6.2's question: how much of the pool passes τ
+            rates = [row["mask_rate"] for row in record["curves"] if row.get("mask_rate") is not None]
+            out["page run: mask rate, first and last pseudo-labeling window"] = [rates[0], rates[-1]]
     return out
 
 

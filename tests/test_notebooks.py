@@ -60,9 +60,9 @@ def test_progress_bar_redraws_settle_to_their_final_state():
 
 
 def test_every_exercise_of_chapters_1_to_6_has_a_note():
-    """Issue 30: every exercise (the Your data page included) ends with a collapsible "What you should see (time)" note, its time estimate in
-    the summary (measured CPU minutes, or why it takes seconds), written from the measurements of
-    book/exercises/run_exercises.py or from what the chapter itself measures."""
+    """Issue 30: every exercise, the Your data page's included, ends with a collapsible "What you should see
+    (time)" note: its time estimate in the summary (measured CPU minutes, or why it takes seconds), written from
+    the measurements of book/exercises/run_exercises.py or from what the chapter itself measures."""
     import re
 
     book = Path(__file__).resolve().parents[1] / "book"

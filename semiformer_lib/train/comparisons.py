@@ -88,7 +88,6 @@ def _warm_up_key(method: SemiMethod, config: RunConfig):
 def _run(method: SemiMethod, config: RunConfig, train: ImageSet, test: ImageSet, warm_ups: dict,
          progress: bool) -> History:
     """Train one method on one seed, continuing a shared warm-up when one is saved (and saving it otherwise)."""
-    channels, size, _ = train.image_shape
     data = split_run_data(train, test, labels_per_class=config.labels_per_class, split_seed=config.split_seed,
                           unlabeled_size=config.unlabeled_size, eval_size=config.eval_size,
                           batch_size=config.batch_size, unlabeled_batch=config.unlabeled_per_step(), seed=config.seed,

@@ -175,6 +175,9 @@ def test_the_run_writes_an_artifact_with_provenance(uninterrupted):
     assert [json.loads(line)["step"] for line in lines] == [3, 6, 9, 10]
     table = results_table({"cpu": artifact})
     assert table.loc["cpu", "summed %"] == pytest.approx(100 * artifact["final"]["model"]["summed"])
+    # the key columns first (issue 30): what ran and its accuracies, then its cost and where it ran
+    assert list(table.columns[:6]) == ["model", "steps", "conv %", "transformer %", "summed %", "EMA %"]
+    assert list(table.columns[-3:]) == ["device", "processes", "commit"]
     assert [p.name for p in list_checkpoints(folder / "tiny" / "checkpoints")] == ["step_000008.pt", "step_000010.pt"]
 
 

@@ -86,17 +86,18 @@ def read_results(path: str | Path) -> dict:
 
 
 def results_table(records: dict[str, dict]):
-    """One row per artifact (``{label: record}``): where it ran, how long, how fast, and its final accuracies."""
+    """One row per artifact (``{label: record}``), the key columns first: what ran and its final accuracies (each
+    head, the summed prediction, the EMA's), then what it cost (minutes, images per second) and where it ran."""
     import pandas as pd
     rows = []
     for label, record in records.items():
         final, prov, config = record["final"], record["provenance"], record["config"]
-        row = {"run": label, "device": prov["device"], "processes": prov["processes"],
-               "commit": (prov["git_commit"] or "?")[:8], "model": config["model"],
-               "steps": record["schedule"]["steps"], "minutes": record["wall_seconds"] / 60,
-               "images/s": record["images_per_second"]}
+        row = {"run": label, "model": config["model"], "steps": record["schedule"]["steps"]}
         for head, value in final["model"].items():
             row[f"{head} %"] = 100 * value
         row["EMA %"] = 100 * final["ema"]["summed"]
+        row.update({"minutes": record["wall_seconds"] / 60, "images/s": record["images_per_second"],
+                    "device": prov["device"], "processes": prov["processes"],
+                    "commit": (prov["git_commit"] or "?")[:8]})
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 LONGEST_FIRST = ["book/02_inductive_bias.ipynb", "book/03_fusion_design.ipynb", "book/04_pseudo_labeling.ipynb",
-                 "book/01_when_vits_starve.ipynb", "tests/test_replay.py", "book/05_full_run.ipynb",
-                 "book/06_your_data.ipynb", "book/intro.ipynb"]
+                 "book/01_when_vits_starve.ipynb", "tests/test_replay.py", "book/06_full_run.ipynb",
+                 "book/07_your_data.ipynb", "book/05_long_runs.ipynb", "book/intro.ipynb"]
 ROOT = Path(__file__).resolve().parent
 
 

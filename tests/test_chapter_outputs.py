@@ -36,7 +36,7 @@ DETERMINISTIC = {
     "03_fusion_design.ipynb": {
         "b88ca977": "parameter and MAC counts of models built on the meta device, as a table",
     },
-    "05_full_run.ipynb": {
+    "06_full_run.ipynb": {
         "5163f487": "the text of the shipped config file (ema_decay: 0.999)",
         "7700d0f3": "the shipped configs' values, as a table (labeled_share 0.125 in the ImageNet recipe)",
     },

@@ -67,7 +67,7 @@ def test_every_exercise_of_chapters_1_to_6_has_a_note():
 
     book = Path(__file__).resolve().parents[1] / "book"
     missing = set()
-    for chapter in sorted(book.glob("0[1-6]_*.ipynb")):
+    for chapter in sorted(book.glob("0[1-7]_*.ipynb")):
         cells = [c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "markdown"]
         exercises = next(source for source in cells if "## Exercises" in source).split("## Exercises", 1)[1]
         items = [item for item in re.split(r"\n(?=\d+\. )", exercises) if re.match(r"\s*\d+\. ", item)]

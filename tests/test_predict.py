@@ -73,7 +73,7 @@ def test_the_command_line_prints_a_line_per_image_and_writes_csv(runs, capsys, t
 
 
 def test_a_reader_that_stops_early_loses_no_csv_row_and_sees_no_traceback(runs, tmp_path):
-    """`python -m semiformer_lib.predict ... --csv F | head -n 4` (chapter 6): head closes the pipe before the
+    """`python -m semiformer_lib.predict ... --csv F | head -n 4` (chapter 7): head closes the pipe before the
     last line; the CSV must still hold every image and the command must not die with a BrokenPipeError."""
     folder, _ = runs
     out = tmp_path / "all.csv"

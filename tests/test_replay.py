@@ -237,7 +237,7 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
 
 @pytest.mark.replay
 def test_a_first_window_replayed_elsewhere_still_checks_the_artifacts_that_share_it(artifacts):
-    """make test leaves the grid winner's replays to chapter 5's cell; the twin, which shares its first window, is
+    """make test leaves the grid winner's replays to chapter 6's cell; the twin, which shares its first window, is
     then compared with the winner's recorded row, without compute, and an edit to it is still caught."""
     ssl, twin = verify_artifacts(artifacts, progress=False, replayed_elsewhere=["ssl"])
     assert ssl.elsewhere and not ssl.replayed and twin.replayed and twin.bitwise and twin.seconds < 1.0
@@ -250,13 +250,13 @@ def test_a_first_window_replayed_elsewhere_still_checks_the_artifacts_that_share
         verify_artifacts(artifacts, progress=False, replayed_elsewhere=["ssl"])
 
 
-def _replayed_by_chapter_5() -> list[str]:
+def _replayed_by_chapter_6() -> list[str]:
     """The artifacts chapter 5's replay cell verifies (checks 3 and 4): the grid's winner on seed 0 and its twin,
     named by the rule the chapter uses; the chapter's source is checked to still make that call."""
     from semiformer_lib.analysis import read_grid
 
     teacher, tau = read_grid(RESULTS / "payoff").best_point("pair", 40, seed=0)
-    cells = json.loads((RESULTS.parent / "05_full_run.ipynb").read_text())["cells"]
+    cells = json.loads((RESULTS.parent / "06_full_run.ipynb").read_text())["cells"]
     source = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
     assert 'winner, winner_twin = f"pair_{teacher}_t{tau:g}_l40_s0", "pair_twin_l40_s0"' in source
     assert 'verify_artifacts("results", names=[winner, winner_twin])' in source
@@ -266,14 +266,14 @@ def _replayed_by_chapter_5() -> list[str]:
 def test_every_committed_artifact_replays():
     """The book's artifacts (make test's share of `make replay`): every file checked; the first window of one seed
     per config re-run from its own config; and for each method, a window in which pseudo-labels act, re-run from the
-    artifact's saved start. Chapter 5's cell replays the grid winner's windows, so this test does not again."""
-    elsewhere = _replayed_by_chapter_5()
+    artifact's saved start. Chapter 6's cell replays the grid winner's windows, so this test does not again."""
+    elsewhere = _replayed_by_chapter_6()
     verdicts = verify_artifacts(RESULTS, one_seed=True, replayed_elsewhere=elsewhere)
     on_cpu = [a for a in find_artifacts(RESULTS) if a.on_cpu]
     replayed = {seedless_key(a) for a, v in zip(on_cpu, verdicts) if v.replayed or v.elsewhere}
     assert len(verdicts) >= 18 and {seedless_key(a) for a in on_cpu} == replayed
     assert {v.folder.name for v in verdicts if v.elsewhere} == set(elsewhere)
-    # a window past the warm-up for each method of the grid: the Semiformer on cnn_mini (chapter 5's cell) and FixMatch
+    # a window past the warm-up for each method of the grid: the Semiformer on cnn_mini (chapter 6's cell) and FixMatch
     # on the CNN (the long comparison's artifacts were made on an Intel Xeon: their window starts can only be written
     # on one)
     windows = {v.folder.name for v in verdicts if v.window}

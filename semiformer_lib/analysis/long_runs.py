@@ -1,4 +1,4 @@
-"""The book's long comparison, read from its committed artifacts (chapter 4; Semiformer Sec. 4.2's question at
+"""The book's long comparison, read from its committed artifacts (chapter 5; Semiformer Sec. 4.2's question at
 Fashion-MNIST scale: do unlabeled images, labeled by the conv branch, lift a model above its labels alone?).
 
 Each run of the comparison is a CLI artifact folder (``results.json`` + ``metrics.jsonl``, read and checked by

@@ -295,7 +295,7 @@ def verify_artifacts(root: str | Path, names: list[str] | None = None, tolerance
     """Check every artifact below ``root`` (those named in ``names``, when given; see the module docstring); raise
     :class:`ArtifactError` naming the first file that fails, else return one :class:`Verdict` per artifact.
     ``one_seed``: replay the first window of one seed per config only (checks 1, 2 and 4 still run for all).
-    ``replayed_elsewhere``: folder names whose checks 3 and 4 another check runs (``make test``: chapter 5's replay
+    ``replayed_elsewhere``: folder names whose checks 3 and 4 another check runs (``make test``: chapter 6's replay
     cell, for the grid's winner and its twin); their recorded first row stands in for the replay of their config,
     so the artifacts that share that first window are still compared with it."""
     artifacts = find_artifacts(root, names)              # checks 1 and 2 for all, before any compute

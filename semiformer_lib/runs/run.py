@@ -1,4 +1,4 @@
-"""The full training run (chapter 5): a config in, a trained model, checkpoints and a results artifact out.
+"""The full training run (chapter 6): a config in, a trained model, checkpoints and a results artifact out.
 
 One function, :func:`train`, does the run from a notebook; ``python -m semiformer_lib.train --config FILE
 [key=value …]`` does the same from a shell, and under ``torchrun --nproc_per_node=N`` on N processes (DDP, see

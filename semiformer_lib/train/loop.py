@@ -1,6 +1,6 @@
 """The training loop: the one every run of the library goes through (Semiformer Sec. 3.2 and 4.1; FixMatch).
 
-A supervised run of chapters 1–3, a method of chapter 4's comparisons and chapter 5's full run (notebook or
+A supervised run of chapters 1–3, a method of chapter 4's comparisons and chapter 6's full run (notebook or
 ``python -m semiformer_lib.train``) all call :func:`train_loop` on a :class:`~.state.TrainState`::
 
     for step in state.step + 1 … until:

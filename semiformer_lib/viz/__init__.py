@@ -11,9 +11,9 @@ changes no matplotlib setting. One module per chapter, plus the widgets:
 * :mod:`.starvation` — chapter 1, a ViT starved of labels;
 * :mod:`.inductive_bias` — chapter 2;
 * :mod:`.fusion` — chapter 3, the fusion design;
-* :mod:`.pseudo_labels` — chapter 4;
+* :mod:`.pseudo_labels` — chapters 4 and 5;
 * :mod:`.widgets` — chapter 4's τ explorer (ipywidgets);
-* :mod:`.full_run` — chapter 5.
+* :mod:`.full_run` — chapter 6.
 """
 from .full_run import HEAD_STYLES, plot_run
 from .fusion import plot_branch_similarity, plot_budget, plot_fusion_block, plot_head_accuracy

@@ -1,4 +1,4 @@
-"""Figures of chapter 5, the full run: each results artifact's accuracy curves and pseudo-label diagnostics."""
+"""Figures of chapter 6, the full run: each results artifact's accuracy curves and pseudo-label diagnostics."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

@@ -1,4 +1,4 @@
-"""Figures of chapter 4, pseudo-labeling: test accuracy of each method during training, pseudo-label quality per
+"""Figures of chapters 4 and 5, pseudo-labeling: test accuracy of each method during training, pseudo-label quality per
 step, which teacher labels best, quantity against quality as τ varies, and which classes get pseudo-labels.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ BOOK_STYLE = {"figure.dpi": DPI, "axes.spines.top": False, "axes.spines.right": 
 # browser, text and all, so every figure is drawn at most this wide and its text keeps the book's size.
 PAGE_WIDTH = 7.6
 TITLE_CHARACTERS = 80         # a page-wide axes title longer than this is wrapped (about 7 px a character at 11 pt)
-# The parts of a Semiformer (chapter 3) and its heads (chapters 3 and 5).
+# The parts of a Semiformer (chapter 3) and its heads (chapters 3 and 6).
 PART_COLORS = {"conv": PALETTE["cnn"], "transformer": PALETTE["vit"], "fusion": PALETTE["semiformer"],
                "summed": PALETTE["semiformer"]}
 

@@ -311,7 +311,7 @@ def internal_target(href: str, book_url: str) -> tuple[Path, str] | None:
 # The checks
 # ---------------------------------------------------------------------------------------------------------------
 def test_the_toc_lists_the_chapters_and_the_reference_pages():
-    assert len(CHAPTERS) == 6 and CHAPTERS[-1] == "book/06_your_data.html", CHAPTERS
+    assert len(CHAPTERS) == 7 and CHAPTERS[-1] == "book/07_your_data.html", CHAPTERS
     assert PAGES[0] == "book/intro.html"
     for name in ("running_on_gpu", "glossary", "bibliography"):
         assert f"book/{name}.html" in PAGES

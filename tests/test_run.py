@@ -178,6 +178,8 @@ def test_the_run_writes_an_artifact_with_provenance(uninterrupted):
     # the key columns first (issue 30): what ran and its accuracies, then its cost and where it ran
     assert list(table.columns[:6]) == ["model", "steps", "conv %", "transformer %", "summed %", "EMA %"]
     assert list(table.columns[-3:]) == ["device", "processes", "commit"]
+    without_ema = {**artifact, "final": {"model": artifact["final"]["model"]}}     # a run with ema_decay null
+    assert "EMA %" not in results_table({"no ema": without_ema}).columns
     assert [p.name for p in list_checkpoints(folder / "tiny" / "checkpoints")] == ["step_000008.pt", "step_000010.pt"]
 
 

@@ -95,7 +95,8 @@ def results_table(records: dict[str, dict]):
         row = {"run": label, "model": config["model"], "steps": record["schedule"]["steps"]}
         for head, value in final["model"].items():
             row[f"{head} %"] = 100 * value
-        row["EMA %"] = 100 * final["ema"]["summed"]
+        if "ema" in final:                             # a run with ema_decay null keeps no EMA copy
+            row["EMA %"] = 100 * final["ema"]["summed"]
         row.update({"minutes": record["wall_seconds"] / 60, "images/s": record["images_per_second"],
                     "device": prov["device"], "processes": prov["processes"],
                     "commit": (prov["git_commit"] or "?")[:8]})

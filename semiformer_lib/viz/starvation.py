@@ -181,3 +181,26 @@ def plot_attention(images: torch.Tensor, attention: dict, title: str = "Class-to
         fig.text(box.x0, box.y1 + 0.005, label, fontsize=8, ha="left", va="bottom")
     plt.close(fig)
     return fig
+
+
+@styled
+def plot_learning_curves(curves, title: str = "Ten times longer: accuracy over steps at each label budget"):
+    """One panel per label budget: test accuracy (solid) and labeled-train accuracy (dashed) of each model against
+    training steps, mean over seeds with a band from the lowest to the highest seed. ``curves``: the table of
+    :func:`semiformer_lib.analysis.learning_curves.read_learning_curves` (``model, labels, seed, step, test_acc,
+    train_acc``)."""
+    budgets = list(dict.fromkeys(curves["labels"]))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(8.8, 3.7), sharey=True, squeeze=False)
+    for ax, budget in zip(axes[0], budgets):
+        for model, runs in curves[curves["labels"] == budget].groupby("model", sort=False):
+            color = model_color(model.lower())
+            for column, style, kind in (("test_acc", "-", "test"), ("train_acc", "--", "train")):
+                table = 100 * runs.pivot_table(index="step", columns="seed", values=column)
+                ax.plot(table.index, table.mean(axis=1), style, color=color, label=f"{model}, {kind}")
+                ax.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=color, alpha=0.15)
+        ax.set_title("every label" if budget == "all" else f"{budget} labels per class", fontsize=10)
+        ax.set_xlabel("training step")
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=11)
+    return _finish(fig)

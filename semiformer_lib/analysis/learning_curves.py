@@ -11,7 +11,8 @@ Each run is a CLI artifact folder (``results.json`` + ``metrics.jsonl``, checked
 :func:`read_learning_curves` turns a folder of them into a :class:`LearningCurves`:
 
 * ``finals`` — one row per run: ``model, labels, seed``, the final test accuracy (all 10 000 test images) and the
-  last evaluation's labeled-train accuracy, the steps, the wall time and the device;
+  last evaluation's labeled-train accuracy, the steps, the wall time, the device and the commit (``dirty``: whether
+  the tree had uncommitted changes);
 * ``curves`` — one row per run and evaluation: ``model, labels, seed, step, test_acc`` (on the curve's test
   images) and ``train_acc`` (on up to 2 000 labeled training images).
 """
@@ -77,7 +78,8 @@ def read_learning_curves(root: str | Path) -> LearningCurves:
         last = artifact.rows[-1]
         finals.append({**who, "test_acc": record["final"]["model"]["summed"], "train_acc": last.get("train_acc"),
                        "steps": record["schedule"]["steps"], "minutes": record["wall_seconds"] / 60,
-                       "device": record["provenance"]["device"]})
+                       "device": record["provenance"]["device"], "commit": record["provenance"]["git_commit"],
+                       "dirty": record["provenance"]["git_dirty"]})
         curves += [{**who, "step": row["step"], "test_acc": row["model"]["summed"], "train_acc": row.get("train_acc")}
                    for row in artifact.rows]
     return LearningCurves(pd.DataFrame(finals), pd.DataFrame(curves))

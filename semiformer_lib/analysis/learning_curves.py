@@ -42,14 +42,15 @@ class LearningCurves:
 
     def final(self, column: str = "test_acc") -> pd.DataFrame:
         """Final ``column`` per run: rows ``(model, labels)``, columns seeds."""
-        return self.finals.pivot_table(index=["model", "labels"], columns="seed", values=column, sort=False)
+        return (self.finals.pivot_table(index=["model", "labels"], columns="seed", values=column, sort=False)
+                .sort_index(axis=1))
 
     def at_step(self, step: int, column: str = "test_acc") -> pd.DataFrame:
         """``column`` at evaluation ``step`` (on the curve's images): rows ``(model, labels)``, columns seeds."""
         rows = self.curves[self.curves["step"] == step]
         if rows.empty:
             raise ValueError(f"no evaluation at step {step}: the runs evaluate at {sorted(set(self.curves['step']))}")
-        return rows.pivot_table(index=["model", "labels"], columns="seed", values=column, sort=False)
+        return rows.pivot_table(index=["model", "labels"], columns="seed", values=column, sort=False).sort_index(axis=1)
 
     def gain(self, start: int, end: int, column: str = "test_acc") -> pd.DataFrame:
         """How much ``column`` rose from evaluation ``start`` to evaluation ``end``: rows ``(model, labels)``,

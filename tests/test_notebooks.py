@@ -59,7 +59,7 @@ def test_progress_bar_redraws_settle_to_their_final_state():
     assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stderr", "run 2/2\n"), ("stdout", "result\n")]
 
 
-def test_every_exercise_of_chapters_1_to_6_has_a_note():
+def test_every_exercise_of_chapters_1_to_7_has_a_note():
     """Issue 30: every exercise, the Your data page's included, ends with a collapsible "What you should see
     (time)" note: its time estimate in the summary (measured CPU minutes, or why it takes seconds), written from
     the measurements of book/exercises/run_exercises.py or from what the chapter itself measures."""

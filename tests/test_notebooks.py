@@ -75,3 +75,22 @@ def test_every_exercise_of_chapters_1_to_7_has_a_note():
         missing |= {f"{chapter.name} exercise {item.split('.')[0].strip()}" for item in items
                     if "<summary>What you should see (" not in item}
     assert not missing, f"exercises without a note and its time estimate: {sorted(missing)}"
+
+
+def test_every_claim_a_chapter_makes_says_its_kind():
+    """Issue 30: a chapter asserts with check() (construction, sanity) or finding() (an effect over seeds, every
+    seed's value shown), never with the unlabeled claim(), so a reader can tell a count from a measured effect."""
+    import re
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    plain, kinds = [], {"check": 0, "finding": 0}
+    for chapter in sorted(book.glob("*.ipynb")):
+        for cell in nbformat.read(chapter, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            plain += [f"{chapter.name}: {line.strip()[:60]}" for line in cell.source.splitlines()
+                      if re.match(r"\s*claim\(", line)]
+            for kind in kinds:
+                kinds[kind] += len(re.findall(rf"^\s*{kind}\(", cell.source, flags=re.MULTILINE))
+    assert not plain, f"plain claim() calls left in chapters: {plain}"
+    assert kinds["check"] >= 10 and kinds["finding"] >= 30, kinds      # the chapters do assert, in both kinds

@@ -128,6 +128,10 @@ def test_claims_say_their_kind_and_a_finding_shows_every_seed(capsys):
         finding("it wins on every seed", {0: -1.0, 1: 2.0}, holds=False, fmt="{:+.2f}")
     with pytest.raises(ValueError, match="at least two seeds"):
         finding("one seed says so", {0: 3.0}, holds=True)
+    finding("the conv head is not the best teacher (points)", {40: 0.17, 4: 0.55}, holds=True,
+            key="{} labels/class")
+    assert capsys.readouterr().out.endswith("\u27e840 labels/class +0.2 · 4 labels/class +0.6 · mean +0.4, "
+                                            "range +0.2 … +0.6\u27e9\n")
 
 
 def test_the_nbval_sanitizer_blanks_a_findings_values_and_keeps_its_verdict():

@@ -180,6 +180,8 @@ def test_the_long_comparison_pairs_each_run_with_its_twin(artifacts, tmp_path):
     assert comparison.lift("summed").loc[0, "Semiformer"] == pytest.approx(
         ssl["final"]["model"]["summed"] - twin["final"]["model"]["summed"])
     assert comparison.final("conv").isna().all().all()                  # a one-headed model has no conv head
+    assert list(comparison.finals["commit"]) == [ssl["provenance"]["git_commit"], twin["provenance"]["git_commit"]]
+    assert comparison.finals["dirty"].tolist() == [ssl["provenance"]["git_dirty"], twin["provenance"]["git_dirty"]]
     gaps = comparison.gap_over_steps("summed")[("Semiformer", 0)]
     assert gaps.loc[4] == 0                                            # the warm-up is shared: no gap yet
     assert gaps.loc[8] == pytest.approx(ssl["curves"][1]["model"]["summed"] - twin["curves"][1]["model"]["summed"])

@@ -8,7 +8,7 @@ turns a folder of them into two tables:
 
 * ``finals`` — one row per run: ``method, twin, seed`` and the final test accuracy (all 10 000 images) of each head
   (``conv``, ``transformer``, ``summed``; one-headed models: ``summed`` only) and of the EMA's summed prediction,
-  with the wall time and the device;
+  with the wall time, the device and the commit (``commit``, ``dirty``: whether the tree had uncommitted changes);
 * ``curves`` — one row per run and evaluation: the same accuracies on the curve's test images, and the
   pseudo-label diagnostics of the window that ended there (``mask_rate``, ``pseudo_acc``: all pseudo-labels,
   ``confident_acc``: those past τ; null during the supervised warm-up).
@@ -112,7 +112,8 @@ def read_long_comparison(root: str | Path) -> LongComparison:
         who, record = _identify(artifact), artifact.record
         warm_ups.add(record["schedule"]["supervised_steps"])
         finals.append({**who, **_accuracies(record["final"]), "minutes": record["wall_seconds"] / 60,
-                       "device": record["provenance"]["device"], "steps": record["schedule"]["steps"]})
+                       "device": record["provenance"]["device"], "steps": record["schedule"]["steps"],
+                       "commit": record["provenance"]["git_commit"], "dirty": record["provenance"]["git_dirty"]})
         curves += [{**who, "step": row["step"], **_accuracies(row), **{k: row.get(k) for k in DIAGNOSTICS}}
                    for row in artifact.rows]
     if len(warm_ups) != 1:

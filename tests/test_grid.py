@@ -72,7 +72,35 @@ def test_the_confirm_stage_takes_each_methods_best_screened_point(tmp_path):
     # a tie goes to the first point in grid order (τ 0.7 before 0.95), not to whichever finished last
 
 
+def test_a_method_pinned_to_a_chosen_point_runs_only_that_point_beside_the_others_grid(tmp_path):
+    plan = grid.read_plan(write_plan(tmp_path, methods={
+        "pair": {"model": "semiformer_cnn_mini", "teachers": ["ema"], "thresholds": [0.95]},
+        "fixmatch_cnn": {"model": "cnn_mini", "teachers": ["mean"]}},
+        stages=[{"name": "longer", "labels_per_class": [4], "seeds": [0]}]))
+    runs, _ = grid.plan_runs(plan)
+    assert [run.name for run in runs] == ["pair_ema_t0.95_l4_s0", "fixmatch_cnn_mean_t0.7_l4_s0", "pair_twin_l4_s0",
+                                          "fixmatch_cnn_twin_l4_s0", "fixmatch_cnn_mean_t0.95_l4_s0"]
+    assert {run.name: run.overrides["threshold"] for run in runs}["pair_twin_l4_s0"] == 0.95   # its one point
+
+
+@pytest.mark.parametrize("plan_file,folder", [("plan.yaml", "payoff"), ("plan_few.yaml", "payoff_few"),
+                                              ("plan_5k.yaml", "payoff_5k")])
+def test_each_committed_plan_lists_exactly_the_artifacts_of_its_folder(plan_file, folder):
+    """What chapter 5 reads is what its plan asks for: no run missing, none from elsewhere (the best_of stages
+    resolved from the committed artifacts themselves); and every run's config loads."""
+    plan = grid.read_plan(PAYOFF.parent / plan_file)
+    assert plan.results == Path("book/results") / folder
+    runs, waiting = grid.plan_runs(plan, ROOT / plan.results)
+    committed = {path.parent.name for path in (ROOT / plan.results).glob("*/results.json")}
+    assert waiting == [] and {run.name for run in runs} == committed
+    for run in runs:
+        assert load_config(plan.base, run.arguments()).name == run.name
+
+
 @pytest.mark.parametrize("changes,message", [
+    ({"methods": {"pair": {"model": "cnn_mini", "teachers": ["mean"], "thresholds": [0.8]}}},
+     r"pins thresholds \[0.8\], which must be some of the plan's \[0.7, 0.95\]"),
+    ({"methods": {"pair": {"model": "cnn_mini", "teachers": ["mean"], "thresholds": []}}}, "pins thresholds"),
     ({"stages": [{"name": "confirm", "labels_per_class": [40], "seeds": [1], "best_of": "screen"}]},
      "not an earlier stage"),
     ({"methods": {"pair_twin": {"model": "cnn_mini", "teachers": ["mean"]}}}, "no '_twin'"),

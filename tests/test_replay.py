@@ -203,6 +203,7 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     ssl, twin = as_named_runs(artifacts, grid, "fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0")
     comparison = read_grid(grid)
     assert comparison.methods == ["fixmatch_cnn"] and comparison.supervised_steps == ssl["config"]["supervised_steps"]
+    assert list(comparison.runs["steps"]) == [ssl["config"]["steps"], twin["config"]["steps"]]
     points = comparison.points("fixmatch_cnn", labels=4, seed=0)
     assert list(points["name"]) == ["fixmatch_cnn_mean_t0.7_l4_s0", "fixmatch_cnn_twin_l4_s0"]    # twin last
     assert points.loc[0, "summed"] == ssl["final"]["model"]["summed"] and points.loc[0, "conv"] is None
@@ -235,6 +236,30 @@ def test_a_tuning_grid_reads_each_run_beside_its_twin_and_its_cost(artifacts, tm
     with pytest.raises(ArtifactError, match=r"fixmatch_cnn_mean_t0.95_l4_s0: its name says .* = \(False, 4, 0, "
                                             r"'mean', 0.95\), its config \(True, 4, 0, 'mean', 0.7\)"):
         read_grid(grid)
+
+
+def test_a_head_gap_is_taken_within_each_run_at_every_evaluation():
+    """summed minus conv head per run and seed, step by step — never across runs, twins or other grid points."""
+    import pandas as pd
+
+    from semiformer_lib.analysis.tuning_grid import GridComparison
+    rows = []
+    for seed, offset in ((0, 0.0), (1, 0.1)):
+        for step, conv, summed in ((100, 0.50, 0.52), (200, 0.60, 0.59)):
+            base = {"labels": 4, "method": "pair", "seed": seed, "step": step}
+            rows.append({**base, "twin": False, "teacher": "ema", "threshold": 0.95, "conv": conv + offset,
+                         "transformer": 0.0, "summed": summed + offset})
+            rows.append({**base, "twin": False, "teacher": "ema", "threshold": 0.7, "conv": 0.9, "transformer": 0.0,
+                         "summed": 0.1})                           # another grid point: must not be read
+            rows.append({**base, "twin": True, "teacher": None, "threshold": None, "conv": 0.2, "transformer": 0.0,
+                         "summed": 0.8})                           # the twin: must not be read
+    comparison = GridComparison(pd.DataFrame(), pd.DataFrame(rows))
+    gaps = comparison.head_gap_over_steps(4, {"ours": ("pair", "ema", 0.95)})
+    assert list(gaps.columns) == [("ours", 0), ("ours", 1)] and list(gaps.index) == [100, 200]
+    assert gaps[("ours", 0)].tolist() == pytest.approx([0.02, -0.01])
+    assert gaps[("ours", 1)].tolist() == pytest.approx([0.02, -0.01])
+    other = comparison.head_gap_over_steps(4, {"ours": ("pair", "ema", 0.95)}, minuend="transformer")
+    assert other[("ours", 1)].tolist() == pytest.approx([-0.6, -0.7])
 
 
 @pytest.mark.replay

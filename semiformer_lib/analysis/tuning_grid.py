@@ -5,18 +5,20 @@ FixMatch on that CNN when both are tuned alike?). Its artifacts are CLI run fold
 ``<method>_<teacher>_t<τ>_l<labels>_s<seed>`` (a pseudo-labeling run) or ``<method>_twin_l<labels>_s<seed>`` (its
 supervised twin, λ = 0). :func:`read_grid` reads and checks every one below a folder into :class:`GridComparison`:
 
-* ``runs`` — one row per run: ``name, method, twin, teacher, threshold, labels, seed``, the final test accuracy
-  (all 10 000 images) of each head (``conv``, ``transformer``, ``summed``; one-headed models: ``summed`` only) and of
-  the EMA's prediction (``ema``), the wall time in minutes, and the multiply-accumulates of one pseudo-labeling step
-  (``gmacs_per_step``: ``MACs/image · (3·(B + μB) + μB)`` — forward and backward of the students on the labeled and
-  the strong views, one forward of the teacher on the weak views; a twin's step is ``3·B``);
+* ``runs`` — one row per run: ``name, method, twin, teacher, threshold, labels, seed``, its ``model``, ``steps``
+  and ``supervised_steps``, the final test accuracy (all 10 000 images) of each head (``conv``, ``transformer``,
+  ``summed``; one-headed models: ``summed`` only) and of the EMA's prediction (``ema``), the wall time in minutes,
+  and the multiply-accumulates of one pseudo-labeling step (``gmacs_per_step``: ``MACs/image · (3·(B + μB) + μB)``
+  — forward and backward of the students on the labeled and the strong views, one forward of the teacher on the
+  weak views; a twin's step is ``3·B``);
 * ``curves`` — one row per run and evaluation, the same accuracies on the curve's test images.
 
 From them: :meth:`GridComparison.points` (one method's grid at one seed, best first),
 :meth:`GridComparison.best_point` (the runner's rule for the point confirmed on more seeds),
 :meth:`GridComparison.seeds` (chosen points across seeds), :meth:`GridComparison.lift` (each run minus its twin of
 the same seed), :meth:`GridComparison.summary` (every grid point's means over its seeds, with its cost),
-:meth:`GridComparison.gap_over_steps` (a run minus its twin at every evaluation) and
+:meth:`GridComparison.gap_over_steps` (a run minus its twin at every evaluation),
+:meth:`GridComparison.head_gap_over_steps` (one head minus another within a run, at every evaluation) and
 :meth:`GridComparison.pseudo_label_quality` (how many pseudo-labels passed τ and how many were right, per window).
 """
 from __future__ import annotations
@@ -118,6 +120,20 @@ class GridComparison:
                 gaps[(label, seed)] = run - twins[twins["seed"] == seed].set_index("step")[column]
         return pd.DataFrame(gaps).rename_axis(index="step", columns=["method", "seed"])
 
+    def head_gap_over_steps(self, labels: int, chosen: dict[str, tuple[str, str, float]], minuend: str = "summed",
+                            subtrahend: str = "conv") -> pd.DataFrame:
+        """One head minus another *within* each chosen run at every evaluation, on the curve's test images (default:
+        the summed prediction minus the conv head alone — does the transformer head add at inference?): ``chosen``
+        maps a label to ``(method, teacher, τ)``; rows are steps, columns ``(label, seed)``, as
+        :meth:`gap_over_steps`."""
+        gaps = {}
+        for label, (method, *point) in chosen.items():
+            rows = _at(self.curves, labels, method, point)
+            for seed, run in rows.groupby("seed"):
+                run = run.set_index("step")
+                gaps[(label, seed)] = run[minuend].astype(float) - run[subtrahend].astype(float)
+        return pd.DataFrame(gaps).rename_axis(index="step", columns=["method", "seed"])
+
     def pseudo_label_quality(self, labels: int, chosen: dict[str, tuple[str, str, float]]) -> pd.DataFrame:
         """The chosen runs' pseudo-label diagnostics per evaluation window after the warm-up (mean over the window's
         steps): ``method`` (the label of ``chosen``), ``seed, step, mask_rate, pseudo_acc, confident_acc`` (the
@@ -198,7 +214,8 @@ def read_grid(root: str | Path) -> GridComparison:
         labeled = config["batch_size"]
         unlabeled = max(1, round(config["unlabeled_ratio"] * labeled))
         accuracies = {head: record["final"]["model"].get(head) for head in HEADS}
-        runs.append({**who, "model": config["model"], "supervised_steps": config["supervised_steps"], **accuracies,
+        runs.append({**who, "model": config["model"], "steps": config["steps"],
+                     "supervised_steps": config["supervised_steps"], **accuracies,
                      "ema": record["final"].get("ema", {}).get("summed"),
                      "minutes": record["wall_seconds"] / 60, "gmacs_per_step":
                      step_macs(per_image, labeled, unlabeled, not who["twin"]) / 1e9,

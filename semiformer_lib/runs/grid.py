@@ -16,8 +16,10 @@ teachers it can use), the grid every method shares (τ, λ) and the stages:
 
 A stage with ``best_of`` runs, for each method, only the grid point that ended best in that earlier stage (highest
 final test accuracy of the summed prediction; ties go to the first in grid order) — the same rule for every method,
-so no method is tuned by hand. Every stage also runs each method's supervised twin (λ = 0: the same model, data and
-steps on the labels alone) at each of its seeds. Run names say what differs:
+so no method is tuned by hand. A method may instead pin its own ``thresholds`` (a subset of the plan's), with one
+teacher, to run the point an earlier plan's screen chose (``plan_5k.yaml``: the Semiformer at its 4-label screen
+winner, 2.5× longer, beside FixMatch at both thresholds). Every stage also runs each method's supervised twin
+(λ = 0: the same model, data and steps on the labels alone) at each of its seeds. Run names say what differs:
 ``pair_conv_t0.7_l40_s0``, ``fixmatch_cnn_mean_t0.95_l40_s1``, ``pair_twin_l40_s0``.
 
 ``python -m semiformer_lib.runs.grid PLAN [--jobs 2] [--stage NAME] [--list]`` runs every run of the plan whose
@@ -91,6 +93,10 @@ def read_plan(path: str | Path) -> Plan:
     for method, spec in plan.methods.items():
         if TWIN in method.split("_") or not spec.get("model") or not spec.get("teachers"):
             raise ConfigError(f"plan {path}: method {method!r} needs a model and teachers, and no '_twin' in its name")
+        own = [float(t) for t in spec.get("thresholds", plan.thresholds)]
+        if not own or not set(own) <= set(plan.thresholds):
+            raise ConfigError(f"plan {path}: method {method!r} pins thresholds {own}, which must be some of the "
+                              f"plan's {plan.thresholds}")
     return plan
 
 
@@ -99,9 +105,11 @@ def _number(value: float) -> str:
 
 
 def grid_points(plan: Plan, method: str) -> list[dict]:
-    """The method's grid, in order: every τ × λ × teacher it can use (the first τ's points first)."""
+    """The method's grid, in order: every τ × λ × teacher it can use (the first τ's points first); its own pinned
+    thresholds, when it has them, in the plan's order."""
+    pinned = {float(t) for t in plan.methods[method].get("thresholds", plan.thresholds)}
     return [{"teacher": teacher, "threshold": tau, "unlabeled_weight": weight}
-            for tau in plan.thresholds for weight in plan.unlabeled_weights
+            for tau in plan.thresholds if tau in pinned for weight in plan.unlabeled_weights
             for teacher in plan.methods[method]["teachers"]]
 
 

@@ -223,6 +223,26 @@ def test_the_grid_figure_marks_every_point_and_each_methods_best():
     assert [line.get_xdata()[0] for line in best_lines] == pytest.approx([85.0, 82.0])
 
 
+def test_gap_lines_of_one_family_take_the_colours_they_are_given(figure_check_mode):
+    import pandas as pd
+
+    steps = [100, 200, 300]
+    gaps = pd.DataFrame({("Semiformer, short", 0): [0.0, 0.01, None], ("Semiformer, short", 1): [0.0, 0.02, None],
+                         ("Semiformer, long", 0): [0.0, -0.01, 0.01], ("Semiformer, long", 1): [0.0, 0.0, 0.02]},
+                        index=steps).rename_axis(columns=["method", "seed"])
+    figure_check_mode("off")
+    same = viz.plot_gap_over_steps(gaps, 100)
+    assert {line.get_color() for line in same.axes[0].get_lines()[:2]} == {viz.PALETTE["semiformer"]}
+    assert any("look the same" in str(problem) for problem in viz.figure_problems(same))
+    figure_check_mode("raise")
+    given = {"Semiformer, short": viz.PALETTE["other"], "Semiformer, long": viz.PALETTE["semiformer"]}
+    figure = viz.plot_gap_over_steps(gaps, 100, colors=given)
+    lines = figure.axes[0].get_lines()
+    assert [line.get_color() for line in lines[:2]] == list(given.values())
+    assert list(lines[0].get_ydata()[:2]) == pytest.approx([0.0, 1.5])        # mean over seeds, in points
+    assert viz.figure_problems(figure) == []
+
+
 def test_the_chapters_figures_are_legible():
     problems = {name: viz.figure_problems(figure) for name, figure in _chapter_figures().items()}
     assert not {name: found for name, found in problems.items() if found}, problems

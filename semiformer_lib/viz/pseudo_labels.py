@@ -171,14 +171,16 @@ def plot_class_mask_rate(rates: dict, classes, threshold: float | None = None,
 
 @styled
 def plot_gap_over_steps(gaps, warm_up: int | None = None, ylabel: str = "SSL − supervised twin (points)",
-                        title: str = "What the unlabeled images add, over training"):
+                        title: str = "What the unlabeled images add, over training", colors: dict | None = None):
     """SSL minus twin test accuracy at every evaluation, one line per method (mean over seeds, band: lowest to
     highest seed), from :meth:`semiformer_lib.analysis.long_runs.LongComparison.gap_over_steps`
-    (rows steps, columns ``(method, seed)``); ``warm_up`` marks the end of the supervised warm-up."""
+    (rows steps, columns ``(method, seed)``); ``warm_up`` marks the end of the supervised warm-up. A line's colour
+    is its model family's (:func:`method_color`) unless ``colors`` names one for its label — for lines of one family
+    that differ in something else, such as their length."""
     fig, ax = plt.subplots(figsize=(6.8, 3.8))
     for method in dict.fromkeys(gaps.columns.get_level_values("method")):
         values = 100 * gaps[method].to_numpy()                           # [steps, seeds]
-        color = method_color(method)
+        color = (colors or {}).get(method) or method_color(method)
         ax.plot(gaps.index, values.mean(axis=1), "-", marker="o", ms=3, color=color, label=method)
         ax.fill_between(gaps.index, values.min(axis=1), values.max(axis=1), color=color, alpha=0.15)
     ax.axhline(0, color="black", lw=0.8)

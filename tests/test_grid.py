@@ -2,6 +2,7 @@
 grid point chosen from artifacts, dirty trees refused, and a real two-run grid through the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -81,26 +82,36 @@ def test_a_method_pinned_to_a_chosen_point_runs_only_that_point_beside_the_other
     assert [run.name for run in runs] == ["pair_ema_t0.95_l4_s0", "fixmatch_cnn_mean_t0.7_l4_s0", "pair_twin_l4_s0",
                                           "fixmatch_cnn_twin_l4_s0", "fixmatch_cnn_mean_t0.95_l4_s0"]
     assert {run.name: run.overrides["threshold"] for run in runs}["pair_twin_l4_s0"] == 0.95   # its one point
+    longer = grid.read_plan(write_plan(tmp_path, overrides={"steps": 5000, "output_dir": "runs/longer"}))
+    config = load_config(longer.base, grid.plan_runs(longer)[0][0].arguments())     # shared by every run
+    assert (config.steps, config.output_dir, config.seed, config.name) == (5000, "runs/longer", 0,
+                                                                           "pair_conv_t0.7_l40_s0")
 
 
 @pytest.mark.parametrize("plan_file,folder", [("plan.yaml", "payoff"), ("plan_few.yaml", "payoff_few"),
                                               ("plan_5k.yaml", "payoff_5k")])
 def test_each_committed_plan_lists_exactly_the_artifacts_of_its_folder(plan_file, folder):
     """What chapter 5 reads is what its plan asks for: no run missing, none from elsewhere (the best_of stages
-    resolved from the committed artifacts themselves); and every run's config loads."""
+    resolved from the committed artifacts themselves), and each run's config, as the plan builds it today, is the
+    one its artifact recorded, key for key."""
     plan = grid.read_plan(PAYOFF.parent / plan_file)
     assert plan.results == Path("book/results") / folder
     runs, waiting = grid.plan_runs(plan, ROOT / plan.results)
     committed = {path.parent.name for path in (ROOT / plan.results).glob("*/results.json")}
     assert waiting == [] and {run.name for run in runs} == committed
+    defaults = dataclasses.asdict(load_config())
     for run in runs:
-        assert load_config(plan.base, run.arguments()).name == run.name
+        recorded = json.loads((ROOT / plan.results / run.name / "results.json").read_text())["config"]
+        built = dataclasses.asdict(load_config(plan.base, run.arguments()))
+        assert {key: built[key] for key in recorded} == recorded, run.name
+        assert all(built[key] == defaults[key] for key in set(built) - set(recorded)), run.name  # keys added later
 
 
 @pytest.mark.parametrize("changes,message", [
     ({"methods": {"pair": {"model": "cnn_mini", "teachers": ["mean"], "thresholds": [0.8]}}},
      r"pins thresholds \[0.8\], which must be some of the plan's \[0.7, 0.95\]"),
     ({"methods": {"pair": {"model": "cnn_mini", "teachers": ["mean"], "thresholds": []}}}, "pins thresholds"),
+    ({"overrides": {"steps": 5000, "seed": 3}}, "its overrides set seed, which each run sets itself"),
     ({"stages": [{"name": "confirm", "labels_per_class": [40], "seeds": [1], "best_of": "screen"}]},
      "not an earlier stage"),
     ({"methods": {"pair_twin": {"model": "cnn_mini", "teachers": ["mean"]}}}, "no '_twin'"),

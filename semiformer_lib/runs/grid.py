@@ -4,6 +4,7 @@ A comparison is only as fair as its tuning. A *plan* (YAML) names one base confi
 teachers it can use), the grid every method shares (τ, λ) and the stages:
 
     base: base.yaml                      # every run is this config plus its overrides
+    overrides: {}                        # optional: changes to the base that every run shares (plan_5k: length)
     results: book/results/payoff         # where each finished run's artifact is copied
     methods:
       pair:         {model: semiformer_cnn_mini, teachers: [conv, mean, ema]}
@@ -71,6 +72,11 @@ class Plan:
     thresholds: list[float]
     unlabeled_weights: list[float]
     stages: list[dict]
+    overrides: dict
+
+
+# the keys each run sets itself (its method, grid point, labels and seed): a plan's shared overrides leave them alone
+RUN_KEYS = ("model", "labels_per_class", "seed", "split_seed", "teacher", "threshold", "unlabeled_weight", "name")
 
 
 def read_plan(path: str | Path) -> Plan:
@@ -84,7 +90,10 @@ def read_plan(path: str | Path) -> Plan:
         raise ConfigError(f"plan {path} lacks {', '.join(missing)}")
     plan = Plan(path, (path.parent / raw["base"]).resolve(), Path(raw["results"]), raw["methods"],
                 [float(t) for t in raw["thresholds"]], [float(w) for w in raw.get("unlabeled_weights", [1.0])],
-                raw["stages"])
+                raw["stages"], dict(raw.get("overrides") or {}))
+    clashing = sorted(set(plan.overrides) & set(RUN_KEYS))
+    if clashing:
+        raise ConfigError(f"plan {path}: its overrides set {', '.join(clashing)}, which each run sets itself")
     names = [stage.get("name") for stage in plan.stages]
     for stage in plan.stages:
         if stage.get("best_of") is not None and stage["best_of"] not in names[:names.index(stage["name"])]:
@@ -93,10 +102,10 @@ def read_plan(path: str | Path) -> Plan:
     for method, spec in plan.methods.items():
         if TWIN in method.split("_") or not spec.get("model") or not spec.get("teachers"):
             raise ConfigError(f"plan {path}: method {method!r} needs a model and teachers, and no '_twin' in its name")
-        own = [float(t) for t in spec.get("thresholds", plan.thresholds)]
-        if not own or not set(own) <= set(plan.thresholds):
-            raise ConfigError(f"plan {path}: method {method!r} pins thresholds {own}, which must be some of the "
-                              f"plan's {plan.thresholds}")
+        spec["thresholds"] = [float(t) for t in spec.get("thresholds", plan.thresholds)]
+        if not spec["thresholds"] or not set(spec["thresholds"]) <= set(plan.thresholds):
+            raise ConfigError(f"plan {path}: method {method!r} pins thresholds {spec['thresholds']}, which must be "
+                              f"some of the plan's {plan.thresholds}")
     return plan
 
 
@@ -107,7 +116,7 @@ def _number(value: float) -> str:
 def grid_points(plan: Plan, method: str) -> list[dict]:
     """The method's grid, in order: every τ × λ × teacher it can use (the first τ's points first); its own pinned
     thresholds, when it has them, in the plan's order."""
-    pinned = {float(t) for t in plan.methods[method].get("thresholds", plan.thresholds)}
+    pinned = plan.methods[method]["thresholds"]                      # the plan's, unless the method pins its own
     return [{"teacher": teacher, "threshold": tau, "unlabeled_weight": weight}
             for tau in plan.thresholds if tau in pinned for weight in plan.unlabeled_weights
             for teacher in plan.methods[method]["teachers"]]
@@ -171,8 +180,8 @@ def plan_runs(plan: Plan, results: Path | None = None) -> tuple[list[GridRun], l
             for seed in stage["seeds"]:
                 turns = []
                 for method, chosen in points.items():
-                    common = {"model": plan.methods[method]["model"], "labels_per_class": labels, "seed": seed,
-                              "split_seed": seed}
+                    common = {**plan.overrides, "model": plan.methods[method]["model"], "labels_per_class": labels,
+                              "seed": seed, "split_seed": seed}
                     own = [GridRun(run_name(method, point, labels, seed, len(plan.unlabeled_weights) > 1),
                                    stage["name"], method, {**common, **point}) for point in chosen]
                     own.insert(1, GridRun(run_name(method, None, labels, seed), stage["name"], method,
